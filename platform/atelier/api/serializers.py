@@ -1,0 +1,66 @@
+"""API shapes outside clients rely on (see the issue text and docs/api.md)."""
+from django.urls import reverse
+from rest_framework import serializers
+
+from atelier.jobs.models import Job
+from atelier.library.models import Collection, Membership, Photo
+
+
+class CollectionSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    photo_count = serializers.IntegerField(read_only=True, required=False)
+
+    class Meta:
+        model = Collection
+        fields = ["id", "name", "description", "visibility", "owner", "created_at", "photo_count"]
+        read_only_fields = ["id", "owner", "created_at", "photo_count"]
+        extra_kwargs = {"name": {"validators": []}}
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["username", "role"]
+
+
+class PhotoSerializer(serializers.ModelSerializer):
+    thumbnail_url = serializers.SerializerMethodField()
+    original_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Photo
+        fields = ["id", "collection", "filename", "title", "caption", "format", "width", "height", "bytes",
+                  "taken_at", "created_at", "sha256", "thumbs_ready", "process_error", "thumbnail_url", "original_url"]
+        read_only_fields = [f for f in fields if f not in ("title", "caption")]
+
+    def get_thumbnail_url(self, photo) -> str:
+        return reverse("api-photo-thumbnail", args=[photo.pk])
+
+    def get_original_url(self, photo) -> str:
+        return reverse("api-photo-original", args=[photo.pk])
+
+
+class PhotoUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    caption = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+
+
+class JobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Job
+        fields = ["id", "kind", "state", "done", "total", "message", "error", "collection", "created_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+
+class UploadReportSerializer(serializers.Serializer):
+    created = serializers.ListField(child=serializers.DictField())
+    duplicates = serializers.ListField(child=serializers.DictField())
+    rejected = serializers.ListField(child=serializers.DictField())
+    job = serializers.IntegerField(allow_null=True)
+
+
+class CredentialsSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, write_only=True)

@@ -1,0 +1,18 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from atelier.api import views
+
+router = SimpleRouter()
+router.register("collections", views.CollectionViewSet, basename="api-collection")
+router.register("photos", views.PhotoViewSet, basename="api-photo")
+router.register("jobs", views.JobViewSet, basename="api-job")
+
+urlpatterns = [
+    path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("users/", views.UsersView.as_view(), name="api-users"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    *router.urls,
+]

@@ -1,0 +1,101 @@
+"""Writes to Job rows. Every state change is followed by a websocket hint after commit."""
+from django.db import transaction
+from django.utils import timezone
+
+from atelier.jobs.events import send_job_event_on_commit
+from atelier.jobs.models import Job
+
+
+class JobAccessDenied(Exception):
+    pass
+
+
+def create_job(*, owner, kind: str, total: int = 0, params: dict | None = None, collection=None, message: str = "") -> Job:
+    job = Job.objects.create(owner=owner, kind=kind, total=total, params=params or {}, collection=collection, message=message)
+    send_job_event_on_commit(job)
+    return job
+
+
+def _update(job_id: int, **fields) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        for name, value in fields.items():
+            setattr(job, name, value)
+        job.save()
+        send_job_event_on_commit(job)
+    return job
+
+
+def claim_job_delivery(job_id: int) -> Job | None:
+    """Marks the job running and counts this delivery. None when it is already finished."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return None
+        job.attempts += 1
+        if job.state == Job.State.QUEUED:
+            job.state = Job.State.RUNNING
+            job.started_at = timezone.now()
+        job.save()
+        send_job_event_on_commit(job)
+    return job
+
+
+def do_set_progress(*, job_id: int, done: int, total: int | None = None, message: str | None = None) -> Job:
+    fields = {"done": done}
+    if total is not None:
+        fields["total"] = total
+    if message is not None:
+        fields["message"] = message[:500]
+    return _update(job_id, **fields)
+
+
+def do_chunk_finished(*, job_id: int) -> Job:
+    """A chunk ended cleanly: the crash counter starts again for the next one."""
+    return _update(job_id, attempts=0)
+
+
+def do_finish_job(*, job_id: int, message: str | None = None) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.is_finished:
+            return job
+        job.state = Job.State.SUCCEEDED
+        job.finished_at = timezone.now()
+        if message is not None:
+            job.message = message[:500]
+        job.save()
+        send_job_event_on_commit(job)
+    return job
+
+
+def do_fail_job(*, job_id: int, error: str) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.is_finished:
+            return job
+        job.state = Job.State.FAILED
+        job.error = error
+        job.finished_at = timezone.now()
+        job.save()
+        send_job_event_on_commit(job)
+    return job
+
+
+def check_cancel_job(*, job: Job, user) -> Job:
+    """Cancels a job the user owns (staff may cancel any). Finished jobs stay as they are."""
+    if not (user.is_staff or job.owner_id == user.pk):
+        raise JobAccessDenied("only the job's owner or staff may cancel it")
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if not job.is_finished:
+            job.state = Job.State.CANCELLED
+            job.finished_at = timezone.now()
+            job.message = "cancelled"
+            job.save()
+            send_job_event_on_commit(job)
+    return job
+
+
+def is_cancelled(job_id: int) -> bool:
+    return Job.objects.filter(pk=job_id, state=Job.State.CANCELLED).exists()

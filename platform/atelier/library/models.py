@@ -1,0 +1,61 @@
+"""Collections, their members, and photos (originals stored content-addressed by SHA-256)."""
+from django.conf import settings
+from django.db import models
+
+
+class Collection(models.Model):
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Private: owner and members"
+        SHARED = "shared", "Shared: every signed-in user"
+        PUBLIC = "public", "Public: anyone, signed in or not"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collections")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_collection_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        VIEWER = "viewer"
+        EDITOR = "editor"
+        ADMIN = "admin"  # may also manage members and tags
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["collection", "user"], name="unique_member")]
+
+
+class Photo(models.Model):
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="photos")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    filename = models.CharField(max_length=500)
+    title = models.CharField(max_length=300, blank=True)
+    caption = models.TextField(blank=True)
+    format = models.CharField(max_length=10)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveBigIntegerField()
+    taken_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    thumbs_ready = models.BooleanField(default=False)
+    process_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["collection", "sha256"], name="unique_photo_per_collection")]
+
+    def __str__(self) -> str:
+        return self.title or self.filename

@@ -1,0 +1,22 @@
+"""Reads of collections and photos, always through the user's permissions."""
+from atelier.library.models import Collection, Photo
+from atelier.library.permissions import can_view, visible_collections
+
+
+def photos_visible_to(user):
+    return Photo.objects.filter(collection__in=visible_collections(user))
+
+
+def access_photo(*, user, photo_id) -> Photo | None:
+    """The photo if the user may view it, else None (callers answer 404: no existence leak)."""
+    photo = Photo.objects.select_related("collection").filter(pk=photo_id).first()
+    if photo is None or not can_view(user, photo.collection):
+        return None
+    return photo
+
+
+def access_collection(*, user, collection_id) -> Collection | None:
+    collection = Collection.objects.filter(pk=collection_id).first()
+    if collection is None or not can_view(user, collection):
+        return None
+    return collection

@@ -1,0 +1,91 @@
+"""Writes to collections and members (`check_*` validates permissions, then writes)."""
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+
+from atelier.library import permissions
+from atelier.library.ingest import do_delete_photo
+from atelier.library.models import Collection, Membership, Photo
+
+
+class PermissionDenied(Exception):
+    pass
+
+
+class InvalidInput(Exception):
+    pass
+
+
+def do_create_collection(*, owner, name: str, description: str = "", visibility: str = "private") -> Collection:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("name: a collection needs a name")
+    if visibility not in Collection.Visibility.values:
+        raise InvalidInput(f"visibility: must be one of {', '.join(Collection.Visibility.values)}")
+    try:
+        with transaction.atomic():
+            return Collection.objects.create(owner=owner, name=name[:200], description=description, visibility=visibility)
+    except IntegrityError:
+        raise InvalidInput(f"name: you already have a collection named {name!r}") from None
+
+
+def check_update_collection(*, user, collection: Collection, **fields) -> Collection:
+    if not permissions.can_admin(user, collection):
+        raise PermissionDenied("only the collection's admins may change it")
+    if "visibility" in fields and fields["visibility"] not in Collection.Visibility.values:
+        raise InvalidInput(f"visibility: must be one of {', '.join(Collection.Visibility.values)}")
+    for name in ("name", "description", "visibility"):
+        if name in fields:
+            setattr(collection, name, fields[name])
+    try:
+        with transaction.atomic():
+            collection.save()
+    except IntegrityError:
+        raise InvalidInput("name: you already have a collection with that name") from None
+    return collection
+
+
+def check_delete_collection(*, user, collection: Collection) -> None:
+    if not permissions.can_delete_collection(user, collection):
+        raise PermissionDenied("only the owner may delete a collection")
+    with transaction.atomic():
+        for photo in collection.photos.all():
+            do_delete_photo(photo=photo)
+        collection.delete()
+
+
+def check_set_member(*, user, collection: Collection, username: str, role: str) -> Membership:
+    if not permissions.can_admin(user, collection):
+        raise PermissionDenied("only the collection's admins may manage members")
+    if role not in Membership.Role.values:
+        raise InvalidInput(f"role: must be one of {', '.join(Membership.Role.values)}")
+    member = get_user_model().objects.filter(username=username).first()
+    if member is None:
+        raise InvalidInput(f"username: no user named {username!r}")
+    if member.pk == collection.owner_id:
+        raise InvalidInput("username: the owner is not a member")
+    membership, _ = Membership.objects.update_or_create(collection=collection, user=member, defaults={"role": role})
+    return membership
+
+
+def check_remove_member(*, user, collection: Collection, username: str) -> None:
+    if not permissions.can_admin(user, collection):
+        raise PermissionDenied("only the collection's admins may manage members")
+    Membership.objects.filter(collection=collection, user__username=username).delete()
+
+
+def check_update_photo(*, user, photo: Photo, title: str | None = None, caption: str | None = None) -> Photo:
+    if not permissions.can_edit(user, photo.collection):
+        raise PermissionDenied("only the collection's editors may change its photos")
+    if title is not None:
+        photo.title = title[:300]
+    if caption is not None:
+        photo.caption = caption
+    photo.save(update_fields=["title", "caption"])
+    return photo
+
+
+def check_delete_photo(*, user, photo: Photo) -> None:
+    if not permissions.can_edit(user, photo.collection):
+        raise PermissionDenied("only the collection's editors may delete its photos")
+    with transaction.atomic():
+        do_delete_photo(photo=photo)

@@ -1,0 +1,66 @@
+"""Web pages of the library: thin views over selectors and services."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from atelier.library import permissions, selectors, services
+from atelier.library.models import Collection, Membership
+
+
+def home(request):
+    return redirect("collections" if request.user.is_authenticated else "login")
+
+
+def collections(request):
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect("login")
+        try:
+            collection = services.do_create_collection(owner=request.user, name=request.POST.get("name", ""),
+                                                       description=request.POST.get("description", ""),
+                                                       visibility=request.POST.get("visibility", "private"))
+            return redirect("collection", collection_id=collection.pk)
+        except services.InvalidInput as exc:
+            messages.error(request, str(exc))
+    visible = permissions.visible_collections(request.user).annotate(photo_count=Count("photos", distinct=True)).order_by("name")
+    return render(request, "library/collections.html", {"collections": visible, "visibilities": Collection.Visibility.choices})
+
+
+def collection(request, collection_id: int):
+    found = selectors.access_collection(user=request.user, collection_id=collection_id)
+    if found is None:
+        raise Http404("no such collection")
+    role = permissions.collection_role(request.user, found)
+    photos = found.photos.order_by("-created_at", "-id")[:500]
+    members = found.memberships.select_related("user") if permissions.can_admin(request.user, found) else None
+    return render(request, "library/collection.html", {
+        "collection": found, "photos": photos, "role": role, "members": members, "roles": Membership.Role.values,
+        "can_edit": permissions.can_edit(request.user, found), "can_admin": permissions.can_admin(request.user, found),
+    })
+
+
+@login_required
+@require_POST
+def collection_member(request, collection_id: int):
+    found = selectors.access_collection(user=request.user, collection_id=collection_id)
+    if found is None:
+        raise Http404("no such collection")
+    try:
+        if request.POST.get("remove"):
+            services.check_remove_member(user=request.user, collection=found, username=request.POST["remove"])
+        else:
+            services.check_set_member(user=request.user, collection=found, username=request.POST.get("username", ""),
+                                      role=request.POST.get("role", "viewer"))
+    except (services.InvalidInput, services.PermissionDenied) as exc:
+        messages.error(request, str(exc))
+    return redirect("collection", collection_id=found.pk)
+
+
+def photo(request, photo_id: int):
+    found = selectors.access_photo(user=request.user, photo_id=photo_id)
+    if found is None:
+        raise Http404("no such photo")
+    return render(request, "library/photo.html", {"photo": found, "can_edit": permissions.can_edit(request.user, found.collection)})

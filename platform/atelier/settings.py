@@ -1,0 +1,190 @@
+"""Django settings, all from environment variables (the README's table lists every one).
+
+Two ways to run, same code paths:
+- embedded default (ATELIER_MODE=demo, or no DATABASE_URL/REDIS_URL): SQLite, tasks run by an
+  in-process worker thread, in-memory channel layer;
+- production: DATABASE_URL (PostgreSQL), REDIS_URL (Celery broker + Channels layer), Celery workers.
+"""
+import os
+from pathlib import Path
+
+import dj_database_url
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+BASE_DIR = REPO_DIR
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+ATELIER_MODE = os.environ.get("ATELIER_MODE", "production" if os.environ.get("DATABASE_URL") else "embedded")
+DEMO_MODE = ATELIER_MODE == "demo"
+
+DEBUG = env_bool("DEBUG", DEMO_MODE)
+SECRET_KEY = os.environ.get("SECRET_KEY") or ("insecure-dev-key-only-for-embedded-mode" if ATELIER_MODE != "production" else "")
+if not SECRET_KEY:
+    raise RuntimeError("SECRET_KEY must be set in production (ATELIER_MODE=production).")
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", REPO_DIR / "var"))
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served locally: Atelier runs offline
+    "django_htmx",
+    "channels",
+    "atelier.core",
+    "atelier.accounts",
+    "atelier.jobs",
+    "atelier.library",
+    "atelier.api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "atelier.urls"
+WSGI_APPLICATION = "atelier.wsgi.application"
+ASGI_APPLICATION = "atelier.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [REPO_DIR / "frontend" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "atelier.core.context.site",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'atelier.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL + a busy timeout let the in-process worker thread write while pages read.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"})
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [] if ATELIER_MODE != "production" else [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [REPO_DIR / "frontend" / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Redis, Celery, Channels -------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# How tasks reach a worker: "celery" (Redis broker, worker processes), "thread" (an in-process
+# worker thread per queue: the embedded default) or "inline" (run at commit in the caller: tests).
+TASKS_MODE = os.environ.get("ATELIER_TASKS_MODE", "celery" if REDIS_URL else "thread")
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task is acknowledged only once it has finished...
+CELERY_TASK_REJECT_ON_WORKER_LOST = True  # ...and a killed child puts it back on the queue.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # model work: one task at a time per process
+CELERY_TASK_DEFAULT_QUEUE = "io"
+CELERY_TASK_ROUTES = {}  # each task names its queue through the house decorator
+# Redis redelivers a task not acknowledged within the visibility timeout. Job tasks work in
+# chunks far shorter than this (ATELIER_CHUNK_SECONDS), so it only matters after a crash:
+# then it is how long until the unfinished chunk is handed to another worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("ATELIER_VISIBILITY_TIMEOUT", 600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+ATELIER_CHUNK_SECONDS = float(os.environ.get("ATELIER_CHUNK_SECONDS", 20))
+ATELIER_TASK_MAX_RETRIES = env_int("ATELIER_TASK_MAX_RETRIES", 3)
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Library limits -------------------------------------------------------------------------
+ATELIER_MAX_UPLOAD_BYTES = env_int("ATELIER_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
+ATELIER_MAX_IMAGE_PIXELS = env_int("ATELIER_MAX_IMAGE_PIXELS", 100_000_000)
+ATELIER_MAX_ZIP_BYTES = env_int("ATELIER_MAX_ZIP_BYTES", 2 * 1024 * 1024 * 1024)
+ATELIER_MAX_ZIP_ENTRIES = env_int("ATELIER_MAX_ZIP_ENTRIES", 10_000)
+ATELIER_MAX_ZIP_RATIO = env_int("ATELIER_MAX_ZIP_RATIO", 100)
+ATELIER_THUMB_SIZES = {"grid": 320, "large": 1280}
+# Test/chaos knob: seconds each thumbnail waits, so a test can kill a worker mid-job.
+ATELIER_THUMBNAIL_DELAY_S = float(os.environ.get("ATELIER_THUMBNAIL_DELAY_S", 0))
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = env_int("ATELIER_MAX_FILES_PER_REQUEST", 500)
+
+# --- API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "atelier.api.errors.json_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Atelier API",
+    "DESCRIPTION": "Search, tag and create images in your self-hosted photo library.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

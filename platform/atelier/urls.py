@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from atelier.core.views import healthz
+from atelier.jobs.views import jobs_page
+from atelier.library import views as library_views
+
+urlpatterns = [
+    path("", library_views.home, name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("collections/", library_views.collections, name="collections"),
+    path("collections/<int:collection_id>/", library_views.collection, name="collection"),
+    path("collections/<int:collection_id>/members/", library_views.collection_member, name="collection-member"),
+    path("photos/<int:photo_id>/", library_views.photo, name="photo"),
+    path("jobs/", jobs_page, name="jobs"),
+    path("api/", include("atelier.api.urls")),
+    path("admin/", admin.site.urls),
+]
