@@ -1,0 +1,61 @@
+"""Where and how fast the model runs: device choice, torch threads, decode workers, batch size.
+
+On a CPU box the forward pass and JPEG decoding compete for the same cores, so the thread split
+matters as much as the model: torch gets every core for its intra-op pool and decoding gets one
+worker thread (Pillow releases the GIL while it decodes and resizes, so the two overlap, and draft
+mode keeps decoding to a small fraction of the forward pass). On a GPU the forward pass is cheap
+and decoding is the bottleneck, so decoding gets most cores instead.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import torch
+
+ENV_DEVICE = "ATELIER_CLIP_DEVICE"
+ENV_THREADS = "ATELIER_TORCH_THREADS"
+
+_threads_lock = threading.Lock()
+
+
+def available_cpus() -> int:
+    """Cores this process may use (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def pick_device(requested: str | torch.device | None = None) -> torch.device:
+    """``requested``, else ``ATELIER_CLIP_DEVICE``, else CUDA when present, else CPU."""
+    choice = requested or os.environ.get(ENV_DEVICE, "").strip() or None
+    if choice is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op thread count (``threads``, ``ATELIER_TORCH_THREADS`` or all cores).
+
+    torch's setting is process-wide, so this is done once per engine creation, not per call.
+    """
+    wanted = threads or int(os.environ.get(ENV_THREADS, "0") or 0) or available_cpus()
+    with _threads_lock:
+        if torch.get_num_threads() != wanted:
+            torch.set_num_threads(wanted)
+    return wanted
+
+
+def default_decode_workers(device: torch.device) -> int:
+    """One decode thread beside a CPU forward pass; most cores when a GPU does the forward pass."""
+    cpus = available_cpus()
+    if device.type == "cuda":
+        return max(1, min(16, cpus - 1))
+    return max(1, cpus // 4)
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Big enough to keep the device busy, small enough that a failed photo costs little latency."""
+    return 128 if device.type == "cuda" else 32
