@@ -1,0 +1,65 @@
+"""Search restricted to an allow-list of ids (the photos a user may see).
+
+Filtering after an ordinary top-k search starves: if the nearest thousand photos belong to
+someone else, a top-20 search returns nothing visible. Two strategies, picked per call:
+
+* **Over-fetch** when most of the collection is allowed: search ``k / fraction`` (times a
+  safety factor) without a filter and keep allowed hits. Cheap, and avoids building a hash set
+  of a huge allow-list on every query.
+* **Selector** otherwise: faiss skips disallowed ids while scanning (``IDSelectorBatch`` in the
+  search parameters; works for Flat and IVF). For IVF the number of probed lists is scaled by
+  1/fraction so about as many *allowed* candidates are scanned as in an unfiltered search; if
+  that still finds fewer than ``k`` allowed hits, the search is repeated over every list, which
+  is exact. So a filtered search returns ``min(k, allowed present)`` results, never fewer.
+"""
+from __future__ import annotations
+
+import math
+
+import faiss
+import numpy as np
+
+OVERFETCH_MIN_FRACTION = 0.5  # below this share of allowed ids, use a selector
+OVERFETCH_FACTOR = 2.0
+
+
+def search_filtered(index, queries: np.ndarray, k: int, allowed: np.ndarray, *,
+                    ntotal: int, nlist: int = 0, nprobe: int = 0):
+    """``(scores, ids)`` of the top-``k`` allowed hits per query, padded with -inf / -1."""
+    fraction = min(1.0, len(allowed) / max(ntotal, 1))
+    if fraction >= OVERFETCH_MIN_FRACTION:
+        found = _overfetch(index, queries, k, allowed, ntotal, fraction)
+        if found is not None:
+            return found
+    return _with_selector(index, queries, k, allowed, fraction, nlist, nprobe)
+
+
+def _overfetch(index, queries, k, allowed, ntotal, fraction):
+    fetch = min(ntotal, math.ceil(k / fraction * OVERFETCH_FACTOR) + k)
+    scores, ids = index.search(queries, fetch)
+    keep = np.isin(ids, allowed) & (ids >= 0)
+    if fetch < ntotal and (keep.sum(axis=1) < min(k, len(allowed))).any():
+        return None  # unlucky neighbourhood: let the selector do it exactly
+    return _top_kept(scores, ids, keep, k)
+
+
+def _top_kept(scores, ids, keep, k):
+    out_s = np.full((len(ids), k), -np.inf, dtype=np.float32)
+    out_i = np.full((len(ids), k), -1, dtype=np.int64)
+    for row in range(len(ids)):
+        sel = np.flatnonzero(keep[row])[:k]  # faiss rows are already sorted by score
+        out_s[row, : len(sel)] = scores[row, sel]
+        out_i[row, : len(sel)] = ids[row, sel]
+    return out_s, out_i
+
+
+def _with_selector(index, queries, k, allowed, fraction, nlist, nprobe):
+    selector = faiss.IDSelectorBatch(allowed)
+    if not nlist:  # flat: the selector scan is exhaustive and exact
+        return index.search(queries, k, params=faiss.SearchParameters(sel=selector))
+    probe = min(nlist, max(nprobe, math.ceil(nprobe / max(fraction, 1e-12))))
+    scores, ids = index.search(queries, k, params=faiss.SearchParametersIVF(sel=selector, nprobe=probe))
+    if probe < nlist and ((ids >= 0).sum(axis=1) < min(k, len(allowed))).any():
+        full = faiss.SearchParametersIVF(sel=selector, nprobe=nlist)
+        scores, ids = index.search(queries, k, params=full)
+    return scores, ids
