@@ -113,7 +113,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [REPO_DIR / "frontend" / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # `manage.py collectstatic` fills it for production
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True  # serve frontend/static directly too: no build step needed
 
 # --- Redis, Celery, Channels -------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")

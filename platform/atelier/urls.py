@@ -19,3 +19,6 @@ urlpatterns = [
     path("api/", include("atelier.api.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "atelier.core.views.not_found"
+handler500 = "atelier.core.views.server_error"
