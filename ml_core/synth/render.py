@@ -114,7 +114,7 @@ def render(scene: Scene, size: int = 64, ss: int | None = None) -> np.ndarray:
         draw.polygon(object_polygon(obj, canvas), fill=COLOURS[obj.colour])
     if ss > 1:
         img = img.reduce(ss)
-    return np.asarray(img)
+    return np.array(img)  # writable copy (torch.from_numpy warns on read-only arrays)
 
 
 def render_batch(scenes, size: int = 64, ss: int | None = None) -> np.ndarray:
