@@ -243,5 +243,6 @@ def _jsonable(cfg: dict) -> dict:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:300]}" if text else type(exc).__name__
+    """Exception type and message on one line, cut short (state-dict errors list every key)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:400]}" if text else type(exc).__name__

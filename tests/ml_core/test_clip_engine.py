@@ -1,0 +1,178 @@
+"""The engine on the (cheap) demo architecture: preprocessing parity with open_clip, draft-mode
+decoding, EXIF, per-photo errors, batching, the text cache and the per-process engine cache."""
+
+import threading
+import time
+
+import numpy as np
+import open_clip
+import pytest
+import torch
+from PIL import Image
+
+from ml_core.clip import TextEmbeddingCache, clear_engines, create_engine, factory, get_engine
+from ml_core.clip.decode import load_image
+from ml_core.clip.prefetch import chunked, ordered_prefetch
+from ml_core.clip.registry import DEMO_ARCH, register_atelier_configs
+
+SPEC = f"random:{DEMO_ARCH}"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return create_engine(SPEC, batch_size=4, text_cache=TextEmbeddingCache(16))
+
+
+@pytest.fixture(scope="module")
+def big_jpeg(make_photo, to_jpeg):
+    """A real-size photo (2000x1500, 3 MP) as JPEG bytes."""
+    return to_jpeg(make_photo(2000, 1500, seed=7))
+
+
+def test_engine_basics(engine):
+    assert engine.model_id == SPEC and engine.embed_dim == 128 and engine.image_size == 64
+    assert not engine.model.training
+    assert engine.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_preprocess_is_open_clip_val_transform(engine, make_photo):
+    register_atelier_configs()
+    _, _, open_clip_val = open_clip.create_model_and_transforms(DEMO_ARCH)
+    photo = make_photo(300, 200, seed=1)
+    assert torch.equal(engine.preprocess_image(photo), open_clip_val(photo))
+
+
+def test_small_jpeg_path_is_decoded_exactly(engine, make_photo, tmp_path):
+    """Draft mode never kicks in when the file is not at least twice the model input."""
+    path = tmp_path / "small.jpg"
+    make_photo(120, 100, seed=2).save(path, quality=90)
+    with Image.open(path) as image:
+        assert torch.equal(engine.preprocess_image(path), engine.preprocess(image.convert("RGB")))
+
+
+def test_vectors_are_unit_float32_and_batch_independent(engine, make_photo, to_jpeg):
+    images = [to_jpeg(make_photo(160, 120, seed=s)) for s in range(7)]
+    by_four = engine.encode_images(images)
+    by_three = engine.encode_images(images, batch_size=3)
+    assert by_four.vectors.dtype == np.float32 and by_four.vectors.shape == (7, 128)
+    np.testing.assert_allclose(np.linalg.norm(by_four.vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(by_four.vectors, by_three.vectors, atol=1e-5)
+    assert by_four.model_id == engine.model_id
+    single = engine.encode_images([images[5]]).vectors[0]
+    np.testing.assert_allclose(by_four.vectors[5], single, atol=1e-5)
+
+
+def test_bad_files_are_per_item_errors(engine, make_photo, to_jpeg, tmp_path):
+    good = to_jpeg(make_photo(160, 120))
+    truncated = good[: len(good) // 2]
+    text_file = tmp_path / "notes.jpg"
+    text_file.write_text("not an image")
+    inputs = [good, b"garbage", truncated, text_file, tmp_path / "missing.jpg", make_photo(100, 90), 42]
+    result = engine.encode_images(inputs)
+    assert set(result.errors) == {1, 2, 3, 4, 6}
+    assert result.ok.tolist() == [True, False, False, False, False, True, False]
+    assert "notes.jpg" in result.errors[3] and "missing.jpg" in result.errors[4]
+    assert "TypeError" in result.errors[6]
+    assert not result.vectors[~result.ok].any()
+    np.testing.assert_allclose(np.linalg.norm(result.vectors[result.ok], axis=1), 1.0, atol=1e-5)
+
+
+def test_exif_orientation_is_applied(engine, make_photo, to_jpeg):
+    upright = make_photo(200, 300, seed=4)  # portrait
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a phone writes: landscape pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    data = to_jpeg(stored, quality=95, exif=exif.tobytes())
+    assert load_image(data).size == (200, 300)
+    vectors = engine.encode_images([data, to_jpeg(upright, quality=95)]).vectors
+    assert float(vectors[0] @ vectors[1]) > 0.99
+
+
+def test_draft_decoding_is_close_and_faster(engine, big_jpeg):
+    drafted = load_image(big_jpeg, min_size=224)
+    assert min(drafted.size) >= 224 and drafted.size[0] < 2000  # reduced, never below the input
+    assert min(load_image(big_jpeg, min_size=engine.image_size).size) >= engine.image_size
+    full = load_image(big_jpeg)
+    assert full.size == (2000, 1500)
+    vitb32_val = open_clip.image_transform(224, is_train=False)
+    assert (vitb32_val(drafted) - vitb32_val(full)).abs().mean() < 0.02
+    fast, exact = engine.encode_pixels(torch.stack([engine.preprocess_image(big_jpeg),
+                                                    engine.preprocess(full)]))
+    assert float(fast @ exact) > 0.99
+
+    def best_of(fn, repeats=3):
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    speedup = best_of(lambda: load_image(big_jpeg)) / best_of(lambda: load_image(big_jpeg, min_size=224))
+    print(f"draft decode speedup at 224 px: {speedup:.1f}x")
+    assert speedup > 1.3  # ~2x when the machine is quiet
+
+
+def test_text_embeddings_and_cache(make_photo):
+    cache = TextEmbeddingCache(max_entries=2)
+    engine = create_engine(SPEC, text_cache=cache)
+    first = engine.encode_text("a red bicycle")
+    assert cache.hits == 0 and len(cache) == 1
+    again = engine.encode_text("a red bicycle")
+    assert cache.hits == 1
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_allclose(engine.encode_texts(["a red bicycle"], use_cache=False)[0], first, atol=1e-6)
+    batch = engine.encode_texts(["x", "y", "x"])
+    np.testing.assert_array_equal(batch[0], batch[2])
+    np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    assert len(cache) == 2  # LRU bound: "a red bicycle" was evicted
+    assert cache.get(engine.model_id, "a red bicycle") is None
+    assert cache.get("another-model", "x") is None  # keyed by model_id too
+    with pytest.raises(ValueError):
+        cache.get(engine.model_id, "x")[0] = 1.0  # cached vectors are read-only
+
+
+def test_get_engine_loads_once_across_threads(monkeypatch):
+    clear_engines()
+    calls = []
+    real_load = factory.load_model
+
+    def counting_load(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.2)  # widen the race window
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(factory, "load_model", counting_load)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(get_engine(SPEC))) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len({id(e) for e in results}) == 1
+    assert get_engine(f"  {SPEC} ") is results[0]
+    clear_engines()
+
+
+def test_prefetch_is_ordered_bounded_and_isolates_errors():
+    in_flight, peak, lock = [0], [0], threading.Lock()
+
+    def work(i):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.002 * (i % 3))
+        if i == 5:
+            raise ValueError("bad item")
+        return i * i
+
+    outcomes = []
+    for outcome in ordered_prefetch(work, range(20), workers=3, ahead=4):
+        with lock:
+            in_flight[0] -= 1
+        outcomes.append(outcome)
+    assert [o.index for o in outcomes] == list(range(20))
+    assert [o.value for o in outcomes if o.index != 5] == [i * i for i in range(20) if i != 5]
+    assert isinstance(outcomes[5].error, ValueError)
+    assert peak[0] <= 5
+    assert [len(c) for c in chunked(outcomes, 8)] == [8, 8, 4]
