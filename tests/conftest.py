@@ -19,4 +19,5 @@ def _isolated_media(settings, tmp_path):
     """Each test gets its own media root; tasks run inline at commit unless a test says otherwise."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.TASKS_MODE = "inline"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
     return settings.MEDIA_ROOT
