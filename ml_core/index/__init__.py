@@ -11,10 +11,11 @@
 """
 from .errors import IndexCorrupt, IndexLoadError, IndexMissing, IndexStale
 from .factory import IndexPlan, IndexPolicy, choose_plan
+from .filtering import AllowList
 from .index import Hits, VectorIndex
 from .runtime import gpu_available
 
 __all__ = [
-    "Hits", "IndexCorrupt", "IndexLoadError", "IndexMissing", "IndexPlan", "IndexPolicy",
+    "AllowList", "Hits", "IndexCorrupt", "IndexLoadError", "IndexMissing", "IndexPlan", "IndexPolicy",
     "IndexStale", "VectorIndex", "choose_plan", "gpu_available",
 ]

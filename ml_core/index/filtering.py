@@ -19,11 +19,45 @@ import math
 import faiss
 import numpy as np
 
+from .vectors import as_id_set
+
+class AllowList:
+    """A prepared allow-list: sorted unique ids plus a lazily built faiss selector.
+
+    Sorting a large list and hashing it into an ``IDSelectorBatch`` costs more than the search
+    itself, so callers that reuse one list for many queries (a user's visible photos) build it
+    once; plain arrays and sets passed to ``search`` are wrapped on each call.
+    """
+
+    def __init__(self, ids) -> None:
+        self.ids = as_id_set(ids)
+        self._selector = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, ids) -> "AllowList":
+        return ids if isinstance(ids, cls) else cls(ids)
+
+    def contains(self, candidates: np.ndarray) -> np.ndarray:
+        """Boolean mask of ``candidates`` that are allowed (binary search, no re-sorting)."""
+        pos = np.searchsorted(self.ids, candidates)
+        pos[pos == len(self.ids)] = 0
+        return (self.ids[pos] == candidates) if len(self.ids) else np.zeros(candidates.shape, bool)
+
+    @property
+    def selector(self):
+        if self._selector is None:
+            self._selector = faiss.IDSelectorBatch(self.ids)
+        return self._selector
+
+
 OVERFETCH_MIN_FRACTION = 0.5  # below this share of allowed ids, use a selector
 OVERFETCH_FACTOR = 2.0
 
 
-def search_filtered(index, queries: np.ndarray, k: int, allowed: np.ndarray, *,
+def search_filtered(index, queries: np.ndarray, k: int, allowed: AllowList, *,
                     ntotal: int, nlist: int = 0, nprobe: int = 0):
     """``(scores, ids)`` of the top-``k`` allowed hits per query, padded with -inf / -1."""
     fraction = min(1.0, len(allowed) / max(ntotal, 1))
@@ -37,7 +71,7 @@ def search_filtered(index, queries: np.ndarray, k: int, allowed: np.ndarray, *,
 def _overfetch(index, queries, k, allowed, ntotal, fraction):
     fetch = min(ntotal, math.ceil(k / fraction * OVERFETCH_FACTOR) + k)
     scores, ids = index.search(queries, fetch)
-    keep = np.isin(ids, allowed) & (ids >= 0)
+    keep = allowed.contains(ids) & (ids >= 0)
     if fetch < ntotal and (keep.sum(axis=1) < min(k, len(allowed))).any():
         return None  # unlucky neighbourhood: let the selector do it exactly
     return _top_kept(scores, ids, keep, k)
@@ -54,7 +88,7 @@ def _top_kept(scores, ids, keep, k):
 
 
 def _with_selector(index, queries, k, allowed, fraction, nlist, nprobe):
-    selector = faiss.IDSelectorBatch(allowed)
+    selector = allowed.selector
     if not nlist:  # flat: the selector scan is exhaustive and exact
         return index.search(queries, k, params=faiss.SearchParameters(sel=selector))
     probe = min(nlist, max(nprobe, math.ceil(nprobe / max(fraction, 1e-12))))

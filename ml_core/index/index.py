@@ -17,7 +17,7 @@ import numpy as np
 
 from . import runtime, store
 from .factory import IndexPlan, IndexPolicy, choose_plan
-from .filtering import search_filtered
+from .filtering import AllowList, search_filtered
 from .rwlock import RWLock
 from .tuning import tune_nprobe
 from .vectors import as_id_set, as_ids, as_vectors
@@ -178,7 +178,8 @@ class VectorIndex:
     def search(self, query, k: int = 10, *, allow_ids=None) -> Hits:
         """Top-``k`` hits for one query vector; with ``allow_ids`` only those ids are returned.
 
-        Returns at most ``k`` hits (fewer only when fewer eligible vectors exist).
+        ``allow_ids`` is any array/set of ids or a prepared :class:`AllowList` (reuse one for
+        many queries). Returns ``k`` hits unless fewer eligible vectors exist.
         """
         ids, scores = self.search_batch(query, k, allow_ids=allow_ids)
         keep = ids[0] >= 0
@@ -189,7 +190,7 @@ class VectorIndex:
         queries = as_vectors(queries, self.dim, name="queries")
         if k <= 0:
             raise ValueError("k must be positive")
-        allowed = None if allow_ids is None else as_id_set(allow_ids)
+        allowed = None if allow_ids is None else AllowList.of(allow_ids)
         with self._lock.read():
             runtime.apply_threads(self.search_threads)
             n = len(self)
