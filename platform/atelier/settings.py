@@ -134,7 +134,12 @@ CELERY_TASK_ROUTES = {}  # each task names its queue through the house decorator
 # Redis redelivers a task not acknowledged within the visibility timeout. Job tasks work in
 # chunks far shorter than this (ATELIER_CHUNK_SECONDS), so it only matters after a crash:
 # then it is how long until the unfinished chunk is handed to another worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("ATELIER_VISIBILITY_TIMEOUT", 600)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("ATELIER_VISIBILITY_TIMEOUT", 600),
+    # Sweep for abandoned (unacknowledged, timed-out) messages every 10 s, not every 100 s.
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 1,
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

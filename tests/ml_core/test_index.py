@@ -139,3 +139,12 @@ def test_info_summarises_the_index(data):
     ids, xb, _ = data
     info = VectorIndex.build(ids, xb, model_id="m").info()
     assert info["count"] == 1000 and info["model_id"] == "m" and info["needs_retrain"] is False
+
+
+def test_large_finite_vectors_are_accepted_and_empty_adds_are_noops(data):
+    ids, xb, xq = data
+    index = VectorIndex.build(ids, xb, model_id="m")
+    hits = index.search(xq[0] * np.float32(1e30), 3)
+    np.testing.assert_array_equal(hits.ids, brute(ids, xb, xq[0], 3)[0])
+    index.add(np.empty(0, np.int64), np.empty((0, DIM), np.float32))
+    assert len(index) == 1000

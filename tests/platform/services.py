@@ -1,0 +1,93 @@
+"""Real service processes for tests: Celery workers against the test database and Redis."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests.conftest import missing_service
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def require_services():
+    if connection.vendor != "postgresql":
+        missing_service("DATABASE_URL does not point at PostgreSQL")
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        missing_service("REDIS_URL is not set")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001
+        missing_service(f"Redis at {url} does not answer: {exc}")
+    return url
+
+
+def database_url() -> str:
+    d = connection.settings_dict
+    return f"postgres://{d['USER']}:{d['PASSWORD']}@{d['HOST'] or '127.0.0.1'}:{d['PORT'] or 5432}/{d['NAME']}"
+
+
+class Worker:
+    """A `celery worker` process (prefork, one child) in its own process group."""
+
+    def __init__(self, log_dir: Path, **env):
+        self.log = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+                    "PYTHONPATH": f"{REPO / 'platform'}:{REPO}", "ATELIER_TASKS_MODE": "celery", **env}
+        self.proc = None
+
+    def start(self, timeout: float = 60) -> "Worker":
+        name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        cmd = [sys.executable, "-m", "celery", "-A", "atelier.celery_app", "worker", "-Q", "gpu,io", "-c", "1",
+               "--pool", "prefork", "-n", name, "--without-gossip", "--without-mingle", "-l", "info"]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready." in self.log.read_text(errors="replace"):
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"worker did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def kill9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def workers(tmp_path, settings):
+    redis_url = require_services()
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()  # no task left over from another test
+    settings.TASKS_MODE = "celery"
+    started: list[Worker] = []
+
+    def start(**env) -> Worker:
+        worker = Worker(tmp_path, **env).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
