@@ -27,16 +27,35 @@ def as_vectors(x, dim: int, *, name: str = "vectors") -> np.ndarray:
         raise ValueError(f"{name} have dimension {arr.shape[1]}, the index expects {dim}")
     if not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
-    arr = np.array(arr, dtype=np.float32, order="C", copy=True)  # never normalise caller's data
-    if not np.isfinite(arr).all():
-        bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+    norms = _row_norms(arr)
+    if not np.isfinite(norms).all():
+        bad = int(np.flatnonzero(~np.isfinite(norms))[0])
         raise ValueError(f"{name} row {bad} contains NaN or infinity")
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
     if (norms < _EPS).any():
-        bad = int(np.flatnonzero(norms[:, 0] < _EPS)[0])
+        bad = int(np.flatnonzero(norms < _EPS)[0])
         raise ValueError(f"{name} row {bad} is all zeros and has no direction")
-    arr /= norms
+    unit = not norms.size or np.abs(norms - 1).max() < 1e-4
+    if arr.dtype == np.float32 and arr.flags.c_contiguous and unit:
+        return arr  # already unit rows (embeddings from the database): no 2 GB copy at 1M
+    arr = np.array(arr, dtype=np.float32, order="C", copy=True)  # never modify caller's data
+    arr /= norms[:, None].astype(np.float32)
     return arr
+
+
+def _row_norms(arr: np.ndarray) -> np.ndarray:
+    """Row L2 norms without an (n, d) temporary; NaN/inf rows give non-finite norms.
+
+    float32 rows are summed in float32 (fast); rows that overflow are redone in float64 so a
+    large but finite vector is not mistaken for infinity.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        x = arr if arr.dtype == np.float32 else arr.astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", x, x)).astype(np.float64)
+        redo = ~np.isfinite(norms)
+        if redo.any():
+            wide = arr[redo].astype(np.float64)
+            norms[redo] = np.sqrt(np.einsum("ij,ij->i", wide, wide))
+        return norms
 
 
 def as_ids(ids, n: int | None = None) -> np.ndarray:
