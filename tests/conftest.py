@@ -4,6 +4,9 @@ service fails the run instead of skipping those tests."""
 import os
 
 import pytest
+from django.contrib.auth import get_user_model
+
+from tests.helpers import api_for
 
 REQUIRE_SERVICES = os.environ.get("ATELIER_REQUIRE_SERVICES") == "1"
 
@@ -21,3 +24,28 @@ def _isolated_media(settings, tmp_path):
     settings.TASKS_MODE = "inline"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username: str, *, staff: bool = False, password: str = "pw"):
+        return get_user_model().objects.create_user(username=username, password=password, is_staff=staff)
+
+    return make
+
+
+@pytest.fixture
+def owner(make_user):
+    return make_user("olga")
+
+
+@pytest.fixture
+def collection(owner):
+    from atelier.library.models import Collection
+
+    return Collection.objects.create(owner=owner, name="Holidays")
+
+
+@pytest.fixture
+def api(owner):
+    return api_for(owner)

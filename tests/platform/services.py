@@ -91,3 +91,63 @@ def workers(tmp_path, settings):
     yield start
     for worker in started:
         worker.stop()
+
+
+class WebServer:
+    """Daphne serving the ASGI app (HTTP + websockets) against the test database."""
+
+    def __init__(self, log_dir: Path, **env):
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log_dir / "daphne.log"
+        self.env = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+                    "PYTHONPATH": f"{REPO / 'platform'}:{REPO}", **env}
+
+    def start(self, timeout: float = 60) -> "WebServer":
+        import urllib.request
+
+        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "atelier.asgi:application"]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.url + "/login/", timeout=2)
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.3)
+        raise AssertionError(f"daphne did not start:\n{self.log.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def web_server(tmp_path, settings):
+    """A real ASGI server; tasks run in its in-process worker threads (one process to manage)."""
+    require_services()
+    server = WebServer(tmp_path, ATELIER_TASKS_MODE="thread").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser():
+    path = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        missing_service(f"no Chromium at {path} (set CHROMIUM_PATH)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=path, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-quic"])
+        yield chromium
+        chromium.close()

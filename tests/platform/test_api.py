@@ -5,7 +5,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from atelier.library.models import Collection, Photo
-from tests.platform.conftest import api_for, image_bytes
+from tests.helpers import api_for, image_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from atelier.library.ingest import do_ingest_files
 from atelier.library.models import Photo
-from tests.platform.conftest import image_bytes, media_files, zip_bytes
+from tests.helpers import image_bytes, media_files, zip_bytes
 
 pytestmark = pytest.mark.django_db
 

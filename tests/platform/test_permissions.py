@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from atelier.library.models import Collection
-from tests.platform.conftest import add_member, api_for, image_bytes
+from tests.helpers import add_member, api_for, image_bytes
 
 pytestmark = pytest.mark.django_db
 

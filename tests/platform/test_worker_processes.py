@@ -8,7 +8,7 @@ from atelier.jobs.models import Job
 from atelier.library import storage
 from atelier.library.ingest import do_ingest_files
 from atelier.library.models import Collection, Photo
-from tests.platform.conftest import image_bytes
+from tests.helpers import image_bytes
 from tests.platform.services import workers  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]

@@ -1,12 +1,9 @@
+"""Helpers shared by the platform, frontend and service tests."""
 import io
 import zipfile
 
-import pytest
-from django.contrib.auth import get_user_model
 from PIL import Image
 from rest_framework.test import APIClient
-
-from atelier.library.models import Collection, Membership
 
 
 def image_bytes(fmt: str = "JPEG", size=(64, 48), color=(200, 30, 30), **save_kwargs) -> bytes:
@@ -27,31 +24,6 @@ def zip_bytes(entries: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture
-def make_user(db):
-    def make(username: str, *, staff: bool = False, password: str = "pw"):
-        return get_user_model().objects.create_user(username=username, password=password, is_staff=staff)
-
-    return make
-
-
-@pytest.fixture
-def owner(make_user):
-    return make_user("olga")
-
-
-@pytest.fixture
-def collection(owner):
-    return Collection.objects.create(owner=owner, name="Holidays")
-
-
-@pytest.fixture
-def api(owner):
-    client = APIClient()
-    client.force_authenticate(owner)
-    return client
-
-
 def api_for(user) -> APIClient:
     client = APIClient()
     if user is not None:
@@ -60,6 +32,8 @@ def api_for(user) -> APIClient:
 
 
 def add_member(collection, user, role):
+    from atelier.library.models import Membership
+
     return Membership.objects.create(collection=collection, user=user, role=role)
 
 

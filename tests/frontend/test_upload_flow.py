@@ -1,0 +1,61 @@
+"""End to end in headless Chromium: log in, create a collection, upload (one file bad), watch it work."""
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import image_bytes
+from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
+SHOTS = Path(os.environ.get("ATELIER_SCREENSHOTS", "/tmp/atelier-screens"))
+
+
+@pytest.fixture
+def maria(make_user, settings):
+    # Made before the browser starts: Playwright's sync API runs an event loop in this thread,
+    # where Django refuses database calls. Hashed as the server (default settings) expects.
+    from django.conf import global_settings
+
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    return make_user("maria", password="s3cret-pass")
+
+
+def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, browser, tmp_path):
+    files = []
+    for name, data in [("red.png", image_bytes("PNG", size=(200, 150), color=(220, 40, 40))),
+                       ("blue.jpg", image_bytes("JPEG", size=(150, 200), color=(30, 60, 220))),
+                       ("notes.jpg", b"this is not an image at all")]:
+        (tmp_path / name).write_bytes(data)
+        files.append(str(tmp_path / name))
+
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(web_server.url + "/")
+    page.fill("input[name=username]", "maria")
+    page.fill("input[name=password]", "s3cret-pass")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/collections/")
+    page.fill("#new-collection input[name=name]", "Summer")
+    page.click("#new-collection button[type=submit]")
+    page.wait_for_selector("h1:has-text('Summer')")
+    page.wait_for_function("document.body.dataset.socket === 'open'")  # live updates connected
+
+    page.set_input_files("#file-input", files)
+    page.wait_for_function("document.querySelectorAll('.upload-row[data-result]').length === 3")
+    bad = page.locator(".upload-row", has_text="notes.jpg")
+    assert bad.get_attribute("data-result") == "error"
+    assert "notes.jpg: not an image" in bad.locator(".result").inner_text()
+    assert page.locator(".upload-row[data-result=ok]").count() == 2
+
+    # Thumbnails appear without a reload, pushed by the job's websocket updates.
+    page.wait_for_function("document.querySelectorAll('#photo-grid .tile img').length === 2")
+    # ...and actually load (a 404 or a broken image would leave naturalWidth at 0).
+    page.wait_for_function("[...document.querySelectorAll('#photo-grid .tile img')].every(i => i.complete && i.naturalWidth > 0)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "collection-after-upload.png"), full_page=True)
+
+    page.goto(web_server.url + "/jobs/")
+    page.wait_for_selector("#jobs-table tr[data-state=succeeded]")
+    assert page.locator("#jobs-table tr[data-state=succeeded]").count() == 2
+    page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)
