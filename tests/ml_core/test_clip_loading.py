@@ -49,8 +49,9 @@ def _check_matches(engine, reference, expected, image):
     img, txt = expected
     result = engine.encode_images([image])
     assert not result.errors
-    np.testing.assert_allclose(result.vectors, img, atol=2e-5)
-    np.testing.assert_allclose(engine.encode_texts(TEXTS, use_cache=False), txt, atol=2e-5)
+    atol = 2e-5 if engine.device.type == "cpu" else 5e-3  # CUDA runs under fp16 autocast
+    np.testing.assert_allclose(result.vectors, img, atol=atol)
+    np.testing.assert_allclose(engine.encode_texts(TEXTS, use_cache=False), txt, atol=atol)
 
 
 @pytest.fixture(scope="module")

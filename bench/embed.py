@@ -1,0 +1,177 @@
+"""Benchmark: how close does photo embedding get to the model's raw speed?
+
+Writes a few hundred real-size JPEGs (2-4 megapixels, synthetic: gradients, sensor-like noise,
+shapes) into a temp folder, then for ViT-B-32 (random weights: speed does not depend on them) and
+Atelier's demo model measures
+
+  (a) raw:      the model's forward pass alone, on tensors decoded beforehand;
+  (b) pipeline: what ingestion does -- decode (draft mode, EXIF) + preprocess in a worker thread,
+                forward pass, and "store" every batch into SQLite as the database would;
+
+and prints images/s for both, the ratio b/a (1.0 = decoding fully hidden behind the model), and
+what JPEG draft mode saves on decoding alone. Last line: one JSON object.
+
+    .venv/bin/python bench/embed.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ml_core.clip import available_cpus, create_engine, model_status  # noqa: E402
+from ml_core.clip.decode import load_image  # noqa: E402
+
+SIZES = [(2048, 1536), (1920, 1280), (2304, 1728), (1728, 2304), (1800, 1200), (1536, 2048)]
+
+
+def make_corpus(folder: Path, count: int, seed: int = 0) -> list[Path]:
+    """``count`` distinct JPEGs of 2.2-4 MP (landscape and portrait), quality 90."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 4, size=(2400, 2400, 3)).astype(np.float32)  # cropped differently per photo
+    paths = []
+    for i in range(count):
+        width, height = SIZES[i % len(SIZES)]
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        a, b, c = rng.uniform(0.2, 1.0, 3)
+        pixels = np.stack([a * x / width, b * y / height, c * (x + y) / (width + height)], -1) * 230
+        oy, ox = rng.integers(0, 2400 - height + 1), rng.integers(0, 2400 - width + 1)
+        pixels += noise[oy:oy + height, ox:ox + width]
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+        draw = ImageDraw.Draw(image)
+        for _ in range(8):
+            x0, y0 = int(rng.integers(0, width - 200)), int(rng.integers(0, height - 200))
+            box = [x0, y0, x0 + int(rng.integers(60, width // 2)), y0 + int(rng.integers(60, height // 2))]
+            colour = tuple(int(v) for v in rng.integers(0, 255, 3))
+            (draw.ellipse if rng.random() < 0.5 else draw.rectangle)(box, fill=colour)
+        path = folder / f"photo_{i:04d}.jpg"
+        image.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def time_raw(engine, tensors, batch_size: int) -> float:
+    """(a) seconds of the forward pass alone on pre-decoded input tensors."""
+    import torch
+
+    start = time.perf_counter()
+    for i in range(0, len(tensors), batch_size):
+        engine.encode_pixels(torch.stack(tensors[i:i + batch_size]))
+    return time.perf_counter() - start
+
+
+def time_pipeline(engine, paths, db: sqlite3.Connection, batch_size: int) -> tuple[float, int]:
+    """(b) seconds of decode + preprocess + forward + one SQLite transaction per batch."""
+    failed = 0
+    start = time.perf_counter()
+    for batch in engine.iter_image_batches(paths, batch_size=batch_size):
+        rows = [(int(i), engine.model_id, v.tobytes()) for i, v in zip(batch.indices, batch.vectors)]
+        with db:
+            db.executemany("INSERT INTO embedding VALUES (?, ?, ?)", rows)
+        failed += len(batch.errors)
+    return time.perf_counter() - start, failed
+
+
+def time_decode(paths, min_size: int | None) -> float:
+    """images/s of decoding alone (open, optional draft, EXIF, RGB), one thread."""
+    start = time.perf_counter()
+    for path in paths:
+        load_image(path, min_size=min_size)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def bench_model(label: str, spec: str, paths, folder: Path, batch_size: int, rounds: int) -> dict:
+    """Raw and pipeline runs alternate on slices of ~10 s, so load from other users of the
+    machine (which comes and goes) lands on both alike instead of skewing the ratio."""
+    engine = create_engine(spec, batch_size=batch_size)
+    tensors = [engine.preprocess_image(p) for p in paths]
+    time_raw(engine, tensors[:batch_size], batch_size)  # warm-up: allocator, kernels
+    db = sqlite3.connect(folder / f"{label}.sqlite")
+    db.execute("CREATE TABLE embedding (photo INTEGER, model_id TEXT, vector BLOB)")
+    raw_s = pipe_s = 0.0
+    failed = 0
+    step = 4 * batch_size
+    for _ in range(rounds):
+        for i in range(0, len(paths), step):
+            raw_s += time_raw(engine, tensors[i:i + step], batch_size)
+            seconds, bad = time_pipeline(engine, paths[i:i + step], db, batch_size)
+            pipe_s, failed = pipe_s + seconds, failed + bad
+    stored = db.execute("SELECT COUNT(*) FROM embedding").fetchone()[0]
+    db.close()
+    assert stored + failed == rounds * len(paths), (stored, failed)
+    done = rounds * len(paths)
+    return {"label": label, "spec": spec, "model_id": engine.model_id, "raw": done / raw_s,
+            "pipeline": done / pipe_s, "ratio": raw_s / pipe_s, "failed": failed,
+            "input": engine.image_size, "decode_workers": engine.decode_workers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer photos, one round (< 1 minute)")
+    parser.add_argument("--images", type=int, help="number of photos (default 200, quick 32)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--rounds", type=int, help="passes over the photos (default 2, quick 1)")
+    args = parser.parse_args()
+    count = args.images or (32 if args.quick else 200)
+    rounds = args.rounds or (1 if args.quick else 2)
+
+    demo_ready = model_status("demo").ready
+    demo_spec = "demo" if demo_ready else "random:atelier-demo-clip"
+    with tempfile.TemporaryDirectory(prefix="atelier-bench-") as tmp:
+        folder = Path(tmp)
+        start = time.perf_counter()
+        paths = make_corpus(folder, count)
+        megabytes = sum(p.stat().st_size for p in paths) / len(paths) / 2**20
+        megapixels = float(np.mean([np.prod(Image.open(p).size) for p in paths])) / 1e6
+        print(f"corpus: {count} JPEGs, mean {megapixels:.1f} MP, {megabytes:.2f} MB "
+              f"(written in {time.perf_counter() - start:.0f} s); {available_cpus()} CPUs")
+
+        sample = paths[: min(len(paths), 48)]
+        full = time_decode(sample, None)
+        draft224, draft64 = time_decode(sample, 224), time_decode(sample, 64)
+
+        results = [bench_model("vitb32", "random:ViT-B-32", paths, folder, args.batch_size, rounds),
+                   bench_model("demo", demo_spec, paths, folder, args.batch_size, rounds)]
+
+    import torch
+
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} intra-op threads, "
+          f"batch {args.batch_size}, device {'cuda' if torch.cuda.is_available() else 'cpu'}")
+    if not demo_ready:
+        print("demo: weights absent (run `python -m ml_core.train clip`) -> demo config, random init")
+    print(f"\n{'model':<8} {'input':>5} {'raw img/s':>10} {'pipeline img/s':>15} {'ratio b/a':>10} {'failed':>7}")
+    for r in results:
+        print(f"{r['label']:<8} {r['input']:>5} {r['raw']:>10.1f} {r['pipeline']:>15.1f} "
+              f"{r['ratio']:>10.2f} {r['failed']:>7}")
+    print(f"\ndecode only (1 thread, {len(sample)} photos): full {full:.1f} img/s, "
+          f"draft@224 {draft224:.1f} img/s ({draft224 / full:.2f}x), "
+          f"draft@64 {draft64:.1f} img/s ({draft64 / full:.2f}x)")
+
+    vit, demo = results
+    summary = {
+        "vitb32_raw_ips": round(vit["raw"], 2), "vitb32_pipeline_ips": round(vit["pipeline"], 2),
+        "vitb32_ratio": round(vit["ratio"], 3),
+        "demo_raw_ips": round(demo["raw"], 2), "demo_pipeline_ips": round(demo["pipeline"], 2),
+        "demo_ratio": round(demo["ratio"], 3), "demo_weights": "trained" if demo_ready else "random",
+        "draft_decode_speedup": round(draft224 / full, 2), "draft_decode_speedup_64px": round(draft64 / full, 2),
+        "decode_full_ips": round(full, 1), "images": count, "mean_megapixels": round(megapixels, 2),
+        "cpus": available_cpus(), "torch_threads": torch.get_num_threads(),
+        "decode_workers": vit["decode_workers"], "batch_size": args.batch_size,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()
