@@ -7,6 +7,8 @@ tried and the command or setting that fixes it, so the platform can show it as-i
 
 from __future__ import annotations
 
+from functools import partial
+
 
 class ClipError(Exception):
     """Base class of everything ``ml_core.clip`` raises on purpose."""
@@ -25,6 +27,7 @@ class ModelWeightsError(ClipError, FileNotFoundError):
 
     def __init__(self, spec: str, problem: str, *, path: object = None, hint: str = "") -> None:
         self.spec = spec
+        self.problem = problem
         self.path = None if path is None else str(path)
         self.hint = hint
         parts = [f"CLIP model {spec!r}: {problem}"]
@@ -33,6 +36,10 @@ class ModelWeightsError(ClipError, FileNotFoundError):
         if hint:
             parts.append(f"To fix: {hint}")
         super().__init__(" ".join(parts))
+
+    def __reduce__(self):
+        """Survive pickling (Celery sends task errors between processes) with every field."""
+        return partial(type(self), path=self.path, hint=self.hint), (self.spec, self.problem)
 
 
 class ModelNotReadyError(ModelWeightsError):

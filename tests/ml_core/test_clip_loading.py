@@ -9,6 +9,7 @@ parameters, so it is built once per module and each loaded copy is dropped right
 
 import gc
 import json
+import pickle
 
 import numpy as np
 import open_clip
@@ -180,6 +181,8 @@ def test_missing_file_error(tmp_path):
     with pytest.raises(ModelWeightsError) as info:
         create_engine(f"file:{tmp_path / 'nope.pt'}?arch=ViT-B-32")
     assert str(tmp_path / "nope.pt") in str(info.value) and "ATELIER_CLIP_MODEL" in str(info.value)
+    copy = pickle.loads(pickle.dumps(info.value))  # task errors cross process boundaries
+    assert type(copy) is ModelWeightsError and str(copy) == str(info.value) and copy.path == info.value.path
 
 
 def test_damaged_and_mismatched_weights(demo, tmp_path):
