@@ -97,6 +97,7 @@ def bench_ours(xb: np.ndarray, xq: np.ndarray, truth: np.ndarray, budget_mb: int
     curve = nprobe_curve(index, xq, truth) if index.nprobe else []
     return {"curve": curve,
         "factory": index.factory, "nprobe": index.nprobe, "build_s": build_s,
+        "build_phases_s": index.build_seconds,
         "memory_mb": memory_mb, "index_file_mb": file_mb, "save_s": save_s,
         "tuned_recall": index.tuned_recall, "recall_at_10": recall(found, truth),
         "search_p50_ms": p50, "search_p99_ms": p99,
@@ -236,6 +237,7 @@ def print_row(row: dict) -> None:
         for p in r.get("curve", []):
             print(f"  {'':<10}{'  nprobe=' + str(p['nprobe']):<24}{'':>27}"
                   f"{p['recall_at_10']:11.3f}{p['search_p50_ms']:9.3f}{p['search_p99_ms']:9.3f}")
+    print(f"  atelier build phases (s): {row['ours']['build_phases_s']}")
     if row["autofaiss"].get("index_param"):
         print(f"  autofaiss search parameters: {row['autofaiss']['index_param']}")
     sys.stdout.flush()
@@ -248,7 +250,8 @@ def summary(row: dict) -> dict:
         "recall_at_10": round(ours["recall_at_10"], 4),
         "search_p50_ms": round(ours["search_p50_ms"], 3),
         "search_p99_ms": round(ours["search_p99_ms"], 3),
-        "build_s": round(ours["build_s"], 1), "memory_mb": round(ours["memory_mb"], 1),
+        "build_s": round(ours["build_s"], 1), "build_phases_s": ours["build_phases_s"],
+        "memory_mb": round(ours["memory_mb"], 1),
         "index_file_mb": round(ours["index_file_mb"], 1),
         "autofaiss_index_key": af.get("index_key"),
         "autofaiss_recall_at_10": _round(af.get("recall_at_10"), 4),

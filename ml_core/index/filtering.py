@@ -61,16 +61,20 @@ def search_filtered(index, queries: np.ndarray, k: int, allowed: AllowList, *,
                     ntotal: int, nlist: int = 0, nprobe: int = 0):
     """``(scores, ids)`` of the top-``k`` allowed hits per query, padded with -inf / -1."""
     fraction = min(1.0, len(allowed) / max(ntotal, 1))
+    # allowed neighbours rank deeper (top-10 allowed ~ top-10/fraction overall), so IVF
+    # probes 1/fraction more lists to keep their recall at the unfiltered level
+    probe = min(nlist, max(nprobe, math.ceil(nprobe / max(fraction, 1e-12)))) if nlist else 0
     if fraction >= OVERFETCH_MIN_FRACTION:
-        found = _overfetch(index, queries, k, allowed, ntotal, fraction)
+        found = _overfetch(index, queries, k, allowed, ntotal, fraction, probe)
         if found is not None:
             return found
-    return _with_selector(index, queries, k, allowed, fraction, nlist, nprobe)
+    return _with_selector(index, queries, k, allowed, nlist, probe)
 
 
-def _overfetch(index, queries, k, allowed, ntotal, fraction):
+def _overfetch(index, queries, k, allowed, ntotal, fraction, probe):
     fetch = min(ntotal, math.ceil(k / fraction * OVERFETCH_FACTOR) + k)
-    scores, ids = index.search(queries, fetch)
+    params = faiss.SearchParametersIVF(nprobe=probe) if probe else None
+    scores, ids = index.search(queries, fetch, params=params)
     keep = allowed.contains(ids) & (ids >= 0)
     if fetch < ntotal and (keep.sum(axis=1) < min(k, len(allowed))).any():
         return None  # unlucky neighbourhood: let the selector do it exactly
@@ -87,11 +91,10 @@ def _top_kept(scores, ids, keep, k):
     return out_s, out_i
 
 
-def _with_selector(index, queries, k, allowed, fraction, nlist, nprobe):
+def _with_selector(index, queries, k, allowed, nlist, probe):
     selector = allowed.selector
     if not nlist:  # flat: the selector scan is exhaustive and exact
         return index.search(queries, k, params=faiss.SearchParameters(sel=selector))
-    probe = min(nlist, max(nprobe, math.ceil(nprobe / max(fraction, 1e-12))))
     scores, ids = index.search(queries, k, params=faiss.SearchParametersIVF(sel=selector, nprobe=probe))
     if probe < nlist and ((ids >= 0).sum(axis=1) < min(k, len(allowed))).any():
         full = faiss.SearchParametersIVF(sel=selector, nprobe=nlist)

@@ -45,6 +45,7 @@ class VectorIndex:
         self.tuned_recall = tuned_recall
         self.policy = policy or IndexPolicy()
         self.search_threads = runtime.search_threads()
+        self.build_seconds: dict[str, float] = {}  # per phase, set by build()
         self._lock = RWLock()
         self._gpu = self._make_gpu_replica()
 
@@ -58,14 +59,16 @@ class VectorIndex:
         vectors = as_vectors(vectors, dim) if len(vectors) else np.empty((0, dim), np.float32)
         ids = as_ids(ids, len(vectors))
         plan = choose_plan(len(vectors), dim, policy)
-        started = time.perf_counter()
+        clock = _Phases()
         with runtime.threads(runtime.build_threads()):
             index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
             if plan.needs_training:
                 _train(index, vectors, plan, policy)
+            clock.mark("train")
             for start in range(0, len(vectors), _ADD_CHUNK):
                 stop = start + _ADD_CHUNK
                 index.add_with_ids(vectors[start:stop], ids[start:stop])
+            clock.mark("add")
             recall = None
             if plan.kind == "ivf":
                 tuned = tune_nprobe(index, ids, vectors, target=policy.recall_target,
@@ -74,10 +77,12 @@ class VectorIndex:
                 if not tuned.met:
                     log.warning("index %s reaches recall %.3f < target %.2f even probing all lists",
                                 plan.factory, tuned.recall, policy.recall_target)
-        log.info("built %s over %d vectors in %.1fs", plan.factory, len(vectors),
-                 time.perf_counter() - started)
-        return cls(index, model_id=model_id, plan=plan, trained_count=len(vectors),
-                   tuned_recall=recall, policy=policy)
+            clock.mark("tune")
+        log.info("built %s over %d vectors: %s", plan.factory, len(vectors), clock)
+        built = cls(index, model_id=model_id, plan=plan, trained_count=len(vectors),
+                    tuned_recall=recall, policy=policy)
+        built.build_seconds = clock.seconds
+        return built
 
     @classmethod
     def load(cls, path, *, model_id: str | None = None, dim: int | None = None,
@@ -217,6 +222,22 @@ def _train(index, vectors: np.ndarray, plan: IndexPlan, policy: IndexPolicy) -> 
     ivf = faiss.extract_index_ivf(index)
     ivf.cp.niter = 10  # faiss's default, pinned: 25 rounds cost 2.5x for no measurable recall
     index.train(vectors[rows])
+
+
+class _Phases:
+    """Seconds spent per build phase, for logs and the benchmark."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._last, 3)
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
 
 
 def _empty(nq: int, k: int):
