@@ -4,8 +4,8 @@ Filtering after an ordinary top-k search starves: if the nearest thousand photos
 someone else, a top-20 search returns nothing visible. Two strategies, picked per call:
 
 * **Over-fetch** when most of the collection is allowed: search ``k / fraction`` (times a
-  safety factor) without a filter and keep allowed hits. Cheap, and avoids building a hash set
-  of a huge allow-list on every query.
+  safety factor) without a filter, probing 1/fraction more IVF lists, and keep allowed hits.
+  Cheap, and avoids building a hash set of a huge allow-list on every query.
 * **Selector** otherwise: faiss skips disallowed ids while scanning (``IDSelectorBatch`` in the
   search parameters; works for Flat and IVF). For IVF the number of probed lists is scaled by
   1/fraction so about as many *allowed* candidates are scanned as in an unfiltered search; if
