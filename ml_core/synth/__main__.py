@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("train-oracle", help="train the oracle CNN and save it with its config")
     t.add_argument("--out", default="ml_core/weights/oracle")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--steps", type=int, default=1500)
+    t.add_argument("--steps", type=int, default=1600)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--eval-n", type=int, default=2000)
     t.set_defaults(fn=_train)

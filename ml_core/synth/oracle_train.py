@@ -54,7 +54,7 @@ def loss_fn(logits: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Ten
                for j, h in enumerate(HEADS))
 
 
-def train(seed: int = 0, steps: int = 1200, batch_size: int = 128, lr: float = 3e-3,
+def train(seed: int = 0, steps: int = 1600, batch_size: int = 128, lr: float = 3e-3,
           cfg: OracleConfig = OracleConfig(), threads: int = 2, progress: bool = True) -> OracleNet:
     """Seeded training run; returns the trained net (eval mode)."""
     torch.manual_seed(seed)
@@ -88,7 +88,7 @@ def evaluate(oracle: Oracle, seed: int, n: int = 2000, split: str = "all", kind:
     return accuracy(oracle.check(images, scenes))
 
 
-def train_and_save(out: str, seed: int = 0, steps: int = 1200, batch_size: int = 128,
+def train_and_save(out: str, seed: int = 0, steps: int = 1600, batch_size: int = 128,
                    eval_n: int = 2000, progress: bool = True) -> dict:
     """The `train-oracle` command: train, save, evaluate the saved (half-precision) weights."""
     cfg = OracleConfig()
