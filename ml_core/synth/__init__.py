@@ -13,12 +13,12 @@ from .negatives import (caption_negatives, swap_colours_caption, swap_relation_c
 from .render import render, render_batch, to_tensor
 from .sampling import sample_scene, scene_at, scene_rng, split_ok
 from .scene import Background, Obj, Relation, Scene, uses_heldout
-from .vocab import HELDOUT_PAIRS, vocab_export
+from .vocab import HELDOUT_PAIRS, vocab_export, zero_shot_prompts
 
 __all__ = [
     "Background", "HELDOUT_PAIRS", "Obj", "Relation", "Scene", "SynthDataset", "SynthStream",
     "batches", "canonical_caption", "caption_negatives", "captions", "collate", "make_item",
     "render", "render_batch", "sample_caption", "sample_scene", "scene_at", "scene_rng",
     "split_ok", "swap_colours_caption", "swap_relation_caption", "swap_shapes_caption",
-    "to_tensor", "uses_heldout", "variant", "variants", "vocab_export",
+    "to_tensor", "uses_heldout", "variant", "variants", "vocab_export", "zero_shot_prompts",
 ]

@@ -135,3 +135,16 @@ def vocab_export() -> dict[str, list]:
         "shape_plurals": {s: SHAPE_WORDS[s][0][1] for s in SHAPE_NAMES},
         "heldout_pairs": sorted([list(p) for p in HELDOUT_PAIRS]),
     }
+
+
+def zero_shot_prompts() -> dict[str, dict[str, str]]:
+    """One canonical prompt per class of each head, for zero-shot classification of single scenes
+    (class label -> prompt). Ensembling over templates belongs to ml_core.zeroshot."""
+    return {
+        "colour": {c: f"a photo of {article(c)} {c} shape" for c in COLOUR_NAMES},
+        "shape": {s: f"a photo of {article(s)} {s}" for s in SHAPE_NAMES},
+        "count": {str(n): ("a photo of one shape" if n == 1 else f"a photo of {COUNT_WORDS[n][0]} shapes")
+                  for n in COUNTS},
+        "position": {p: f"a photo of a shape {POSITION_PHRASES[p][0]}" for p in POSITION_NAMES},
+        "size": {z: f"a photo of {article(z)} {z} shape" for z in SIZE_NAMES},
+    }

@@ -109,6 +109,17 @@ def test_train_split_never_uses_heldout_and_heldout_always_does():
     assert {p for s in held for p in s.combos()} >= set(HELDOUT_PAIRS)
 
 
+def test_vocab_exports_cover_every_label():
+    from ml_core.synth import zero_shot_prompts
+    v, z = vocab_export(), zero_shot_prompts()
+    assert v["colours"] == list(COLOUR_NAMES) and v["shapes"] == list(SHAPE_NAMES)
+    assert len(v["colours"]) >= 8 and len(v["shapes"]) >= 8
+    assert [c["count"] for c in v["counts"]] == [1, 2, 3]
+    assert {p["position"] for p in v["positions"]} == {"left", "right", "top", "bottom", "centre"}
+    assert list(z["colour"]) == list(COLOUR_NAMES) and z["shape"]["hexagon"] == "a photo of a hexagon"
+    assert json.loads(json.dumps(v)) == v
+
+
 # -- captions ------------------------------------------------------------------------------------
 def _mentions(text, options):
     return any(o in text for o in options)
