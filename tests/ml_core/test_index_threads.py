@@ -66,3 +66,20 @@ def _hold(ctx, events, name):
     with ctx:
         events.append(name)
         time.sleep(0.02)
+
+
+def test_search_applies_the_thread_count_in_the_calling_thread(monkeypatch):
+    import faiss
+
+    monkeypatch.setenv("ATELIER_FAISS_THREADS", "1")
+    index = VectorIndex.build(np.arange(100), _unit(100, 5), model_id="m")
+    seen = []
+
+    def worker():  # a fresh thread starts from OpenMP's process default, not the main thread's
+        index.search(_unit(1, 6)[0], 5)
+        seen.append(faiss.omp_get_max_threads())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [1]
