@@ -10,7 +10,8 @@ Two things make this cheaper and more correct than ``preprocess(Image.open(path)
 * **EXIF orientation.** Phones store portrait photos as landscape pixels plus an orientation tag;
   without ``exif_transpose`` the model would see them sideways.
 
-Errors propagate as exceptions; the caller (engine) records them per photo.
+A file that cannot be decoded raises ``ImageDecodeError`` (a wrong argument type stays a
+``TypeError``); the engine records either per photo instead of failing the batch.
 """
 
 from __future__ import annotations
@@ -22,25 +23,33 @@ from typing import BinaryIO, Callable, Union
 import torch
 from PIL import Image, ImageOps
 
+from .errors import ImageDecodeError
+
+_DECODE_FAILURES = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, Image.Image]
 
 
 def load_image(source: ImageSource, *, min_size: int | None = None) -> Image.Image:
-    """Decode ``source`` to an upright, fully loaded RGB image.
+    """Decode ``source`` to an upright, fully loaded RGB image, or raise ``ImageDecodeError``.
 
     With ``min_size``, JPEGs are decoded at the smallest libjpeg scale whose both sides are still
     ``>= min_size`` (never below: the model's transform must only ever downscale). A PIL image
     passed in is already decoded, so it is only oriented and converted (the caller's image is not
     modified).
     """
-    if isinstance(source, Image.Image):
-        return _to_rgb(ImageOps.exif_transpose(source))
-    with Image.open(_as_file(source)) as image:
-        if min_size:
-            image.draft("RGB", (min_size, min_size))
-        ImageOps.exif_transpose(image, in_place=True)
-        image.load()
-        return _to_rgb(image)
+    file = _as_file(source)
+    try:
+        if isinstance(file, Image.Image):
+            return _to_rgb(ImageOps.exif_transpose(file))
+        with Image.open(file) as image:
+            if min_size:
+                image.draft("RGB", (min_size, min_size))
+            ImageOps.exif_transpose(image, in_place=True)
+            image.load()
+            return _to_rgb(image)
+    except _DECODE_FAILURES as exc:  # Pillow signals broken files with all of these
+        raise ImageDecodeError(f"{type(exc).__name__}: {exc}") from exc
 
 
 def preprocess_source(source: ImageSource, transform: Callable, min_size: int | None) -> torch.Tensor:
@@ -62,7 +71,7 @@ def describe_source(source: ImageSource) -> str:
 def _as_file(source: ImageSource):
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(source)
-    if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
+    if isinstance(source, (str, os.PathLike, Image.Image)) or hasattr(source, "read"):
         return source
     raise TypeError(f"cannot read an image from {type(source).__name__}; give a path, bytes, "
                     "a binary file object or a PIL image")

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .cache import TextEmbeddingCache, text_cache
 from .decode import ImageSource, describe_source, load_image, preprocess_source
+from .errors import ImageDecodeError
 from .loading import LoadedModel
 from .prefetch import chunked, ordered_prefetch
 
@@ -178,4 +179,5 @@ def _unit_rows(features: torch.Tensor) -> np.ndarray:
 
 
 def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+    """``ImageDecodeError`` already names the underlying Pillow/OS error; others get their type."""
+    return str(error) if isinstance(error, ImageDecodeError) else f"{type(error).__name__}: {error}"

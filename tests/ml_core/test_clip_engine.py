@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ml_core.clip import TextEmbeddingCache, clear_engines, create_engine, factory, get_engine
+from ml_core.clip import ImageDecodeError, TextEmbeddingCache, clear_engines, create_engine, factory, get_engine
 from ml_core.clip.decode import load_image
 from ml_core.clip.prefetch import chunked, ordered_prefetch
 from ml_core.clip.registry import DEMO_ARCH, register_atelier_configs
@@ -77,7 +77,9 @@ def test_bad_files_are_per_item_errors(engine, make_photo, to_jpeg, tmp_path):
     assert set(result.errors) == {1, 2, 3, 4, 6}
     assert result.ok.tolist() == [True, False, False, False, False, True, False]
     assert "notes.jpg" in result.errors[3] and "missing.jpg" in result.errors[4]
-    assert "TypeError" in result.errors[6]
+    assert "TypeError" in result.errors[6] and "UnidentifiedImageError" in result.errors[1]
+    with pytest.raises(ImageDecodeError, match="truncated"):
+        engine.load_image(truncated)
     assert not result.vectors[~result.ok].any()
     np.testing.assert_allclose(np.linalg.norm(result.vectors[result.ok], axis=1), 1.0, atol=1e-5)
 
