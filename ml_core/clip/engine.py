@@ -31,6 +31,7 @@ class ImageBatch:
     indices: np.ndarray
     vectors: np.ndarray
     errors: dict[int, str] = field(default_factory=dict)
+    model_id: str = ""
 
 
 @dataclass
@@ -101,7 +102,8 @@ class ClipEngine:
                 vectors = self.encode_pixels(torch.stack([o.value for o in good]))
             else:
                 vectors = np.zeros((0, self.embed_dim), dtype=np.float32)
-            yield ImageBatch(np.array([o.index for o in good], dtype=np.int64), vectors, errors)
+            indices = np.array([o.index for o in good], dtype=np.int64)
+            yield ImageBatch(indices, vectors, errors, self.model_id)
 
     def encode_images(self, images: Sequence[ImageSource], *,
                       batch_size: int | None = None) -> ImageEmbeddings:

@@ -197,3 +197,31 @@ def test_cuda_fp16_autocast_agrees_with_cpu(make_photo, to_jpeg):
         assert a.dtype == np.float32
         np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
         assert np.min(np.sum(a * b, axis=1)) > 0.999
+
+
+def test_decoding_overlaps_the_forward_pass(make_photo, to_jpeg):
+    """While the model runs batch k, worker threads already decode batch k+1."""
+    engine = create_engine(SPEC, batch_size=4)
+    events, lock = [], threading.Lock()
+    transform, forward = engine.preprocess, engine.encode_pixels
+
+    def recording_transform(image):
+        with lock:
+            events.append(("decode", threading.current_thread().name, time.perf_counter()))
+        return transform(image)
+
+    def slow_forward(pixels):
+        start = time.perf_counter()
+        time.sleep(0.1)
+        with lock:
+            events.append(("forward", start, time.perf_counter()))
+        return forward(pixels)
+
+    engine.preprocess, engine.encode_pixels = recording_transform, slow_forward
+    batches = list(engine.iter_image_batches([to_jpeg(make_photo(200, 150, seed=s)) for s in range(12)]))
+    assert [b.indices.tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    assert all(b.model_id == engine.model_id for b in batches)
+    decodes = [e for e in events if e[0] == "decode"]
+    assert all(name.startswith("clip-decode") for _, name, _ in decodes)
+    _, first_start, first_end = next(e for e in events if e[0] == "forward")
+    assert any(first_start <= t <= first_end for _, _, t in decodes)
