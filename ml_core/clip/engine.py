@@ -91,11 +91,12 @@ class ClipEngine:
         """Stream embeddings batch by batch while the next batch is decoded in worker threads.
 
         This is the form ingestion wants: store each batch as it arrives, keep memory flat.
+        The first batch is a quarter of ``batch_size`` so the model starts work early.
         """
         size = batch_size or self.batch_size
         decode = partial(preprocess_source, transform=self.preprocess, min_size=self.image_size)
         outcomes = ordered_prefetch(decode, images, workers=self.decode_workers, ahead=2 * size)
-        for chunk in chunked(outcomes, size):
+        for chunk in chunked(outcomes, size, first=max(1, size // 4)):
             good = [o for o in chunk if o.error is None]
             errors = {o.index: _error_text(o.error) for o in chunk if o.error is not None}
             if good:

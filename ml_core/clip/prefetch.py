@@ -53,13 +53,18 @@ def ordered_prefetch(fn: Callable, items: Iterable, *, workers: int, ahead: int)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def chunked(outcomes: Iterable[Outcome], size: int) -> Iterator[list[Outcome]]:
-    """Group a stream into lists of ``size`` (the last may be shorter)."""
+def chunked(outcomes: Iterable[Outcome], size: int, *, first: int | None = None) -> Iterator[list[Outcome]]:
+    """Group a stream into lists of ``size`` (the last may be shorter; the first has ``first``).
+
+    A short first chunk lets the model start after a few decodes instead of a whole batch: the
+    only part of a run where decoding cannot overlap the forward pass is that first wait.
+    """
     chunk: list[Outcome] = []
+    target = first or size
     for outcome in outcomes:
         chunk.append(outcome)
-        if len(chunk) == size:
+        if len(chunk) == target:
             yield chunk
-            chunk = []
+            chunk, target = [], size
     if chunk:
         yield chunk
