@@ -44,7 +44,7 @@ def create_engine(spec: str | ModelSpec | None = None, *, device: str | torch.de
     return ClipEngine(
         loaded, device=target,
         batch_size=batch_size or default_batch_size(target),
-        decode_workers=decode_workers or default_decode_workers(target),
+        decode_workers=decode_workers or default_decode_workers(target, loaded.image_size),
         cache=text_cache,
     )
 
