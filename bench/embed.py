@@ -168,10 +168,10 @@ def main() -> None:
     if not demo_ready:
         print("demo: weights absent (run `python -m ml_core.train clip`) -> demo config, random init")
     print(f"\n{'model':<8} {'input':>5} {'raw img/s':>10} {'pipeline img/s':>15} {'ratio b/a':>10} "
-          f"{'failed':>7} {'raw cores used':>15}")
+          f"{'failed':>7} {'decoders':>9} {'raw cores used':>15}")
     for r in results:
         print(f"{r['label']:<8} {r['input']:>5} {r['raw']:>10.1f} {r['pipeline']:>15.1f} "
-              f"{r['ratio']:>10.2f} {r['failed']:>7} {r['cores_used']:>15.2f}")
+              f"{r['ratio']:>10.2f} {r['failed']:>7} {r['decode_workers']:>9} {r['cores_used']:>15.2f}")
     on_cpu = not torch.cuda.is_available()
     vit_busy = on_cpu and results[0]["cores_used"] < 0.85 * torch.get_num_threads()
     if vit_busy:
@@ -193,7 +193,8 @@ def main() -> None:
         "draft_decode_preprocess_speedup": round(draft_prep / full_prep, 2),
         "decode_full_ips": round(full, 1), "images": count, "mean_megapixels": round(megapixels, 2),
         "cpus": available_cpus(), "torch_threads": torch.get_num_threads(),
-        "decode_workers": vit["decode_workers"], "batch_size": args.batch_size,
+        "decode_workers": vit["decode_workers"], "demo_decode_workers": demo["decode_workers"],
+        "batch_size": args.batch_size,
         "vitb32_raw_cores_used": round(vit["cores_used"], 2), "machine_busy": vit_busy,
     }
     print(json.dumps(summary))
