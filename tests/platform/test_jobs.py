@@ -12,7 +12,7 @@ CALLS: list[int] = []
 FAILURES = {"left": 0}
 
 
-@job_task(name="tests.counting", queue="io")
+@job_task(kind="tests.counting", queue="io")
 def counting(job, deadline):
     """Does one item per chunk, as a long job cut into chunks would."""
     CALLS.append(job.pk)
@@ -20,7 +20,7 @@ def counting(job, deadline):
     return Step(done=done, total=job.params["n"], more=done < job.params["n"], message=f"{done} done")
 
 
-@job_task(name="tests.flaky", queue="gpu")
+@job_task(kind="tests.flaky", queue="gpu")
 def flaky(job, deadline):
     if FAILURES["left"] > 0:
         FAILURES["left"] -= 1
@@ -115,3 +115,14 @@ def test_thread_mode_runs_jobs_in_process(owner, settings):
         time.sleep(0.05)
     assert job.state == "succeeded" and job.done == 3
     assert ThreadWorker.for_queue("io")._thread.name == "atelier-worker-io"
+
+
+def test_unfinished_jobs_are_resumed_after_a_restart(owner, django_capture_on_commit_callbacks):
+    from atelier.jobs.runner import resume_unfinished_jobs
+
+    job = services.create_job(owner=owner, kind="tests.counting", params={"n": 2})
+    Job.objects.filter(pk=job.pk).update(state="running", done=1, attempts=1)  # its process died
+    with django_capture_on_commit_callbacks(execute=True):
+        assert resume_unfinished_jobs() == 1
+    job.refresh_from_db()
+    assert job.state == "succeeded" and job.done == 2

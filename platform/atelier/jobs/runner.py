@@ -27,19 +27,36 @@ class Step:
     message: str = ""
 
 
-def job_task(*, name: str, queue: str):
-    """Registers `step_fn` as the Celery task `name` on `queue` ("gpu" for model work, "io" for files)."""
+TASKS_BY_KIND: dict = {}
+
+
+def job_task(*, kind: str, queue: str):
+    """Registers `step_fn` as the task for jobs of `kind`, on `queue` ("gpu": model work, "io": files)."""
 
     def decorate(step_fn):
-        @shared_task(name=name, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+        @shared_task(name=f"atelier.{kind}", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
         def task(job_id: int):
             run_step(step_fn, task, job_id)
 
         task.queue_name = queue
-        task.step_fn = step_fn
+        task.kind = kind
+        TASKS_BY_KIND[kind] = task
         return task
 
     return decorate
+
+
+def resume_unfinished_jobs() -> int:
+    """Re-enqueues jobs left queued or running by a process that stopped (in-process worker mode:
+    there is no broker to redeliver them). Safe: steps redo nothing that was finished."""
+    from atelier.jobs.models import Job
+
+    unfinished = Job.objects.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING], kind__in=list(TASKS_BY_KIND))
+    count = 0
+    for job in unfinished:
+        enqueue(TASKS_BY_KIND[job.kind], job_id=job.pk)
+        count += 1
+    return count
 
 
 def run_step(step_fn, task, job_id: int) -> None:

@@ -9,7 +9,7 @@ from atelier.library.thumbnails import make_thumbnails
 log = logging.getLogger(__name__)
 
 
-@job_task(name="library.process_photos", queue="io")
+@job_task(kind="process_photos", queue="io")
 def process_photos(job, deadline: float) -> Step:
     """Makes thumbnails for the job's photos that lack them, until the chunk's deadline."""
     photo_ids = job.params.get("photo_ids", [])

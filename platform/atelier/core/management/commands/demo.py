@@ -4,6 +4,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from atelier.core import demo
+from atelier.jobs.runner import resume_unfinished_jobs
 
 
 class Command(BaseCommand):
@@ -18,12 +19,14 @@ class Command(BaseCommand):
         if not settings.DEMO_MODE:
             raise CommandError("the demo runs only with ATELIER_MODE=demo (use `make demo`)")
         call_command("migrate", interactive=False, verbosity=0)
+        resumed = resume_unfinished_jobs()  # jobs a previous run left behind
         user = demo.ensure_demo_user()
         collection, job_id = demo.ensure_demo_collection(user, count=scenes)
         self.stdout.write(self.style.SUCCESS(
             f"\n  Atelier demo at http://127.0.0.1:{port}/  —  log in as `{demo.DEMO_USER}` / password `{demo.DEMO_PASSWORD}` (demo mode only)\n"
             f"  Collection “{collection.name}”: {collection.photos.count()} photos"
-            + (f", processing in job {job_id} (see /jobs/)" if job_id else "") + "\n"))
+            + (f", processing in job {job_id} (see /jobs/)" if job_id else "")
+            + (f"; resumed {resumed} unfinished job(s)" if resumed else "") + "\n"))
         if not no_serve:
             # Daphne's runserver: ASGI, so websockets (live progress) work; the in-process worker
             # threads run inside this process.
