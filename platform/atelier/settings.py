@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "atelier.accounts",
     "atelier.jobs",
     "atelier.library",
+    "atelier.embeddings",
     "atelier.api",
 ]
 
@@ -164,6 +165,12 @@ ATELIER_THUMBNAIL_DELAY_S = float(os.environ.get("ATELIER_THUMBNAIL_DELAY_S", 0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("ATELIER_MAX_FILES_PER_REQUEST", 500)
+
+# --- Models ---------------------------------------------------------------------------------
+# Which CLIP model embeds photos and queries: "demo" (bundled), an open_clip name with a pretrained
+# tag ("ViT-B-32/laion2b_s34b_b79k"), "hf-hub:org/repo", or "file:/path/ckpt.pt?arch=ViT-B-32".
+ATELIER_CLIP_MODEL = os.environ.get("ATELIER_CLIP_MODEL", "demo")
+ATELIER_EMBED_BATCH = env_int("ATELIER_EMBED_BATCH", 64)
 
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -51,9 +51,17 @@ def check_workers() -> dict:
     return {"ok": bool(names), "workers": names}
 
 
+def clip_model() -> dict:
+    """Reported, not part of `ok`: the site works (without search) while a model is missing."""
+    from atelier.embeddings.services import model_status
+
+    status = model_status()
+    return {"ready": status.ready, "spec": status.spec, "model_id": status.model_id, "message": status.message}
+
+
 def health_report() -> dict:
     checks = {"database": check_database(), "broker": check_broker(), "channel_layer": check_channel_layer(), "workers": check_workers()}
-    return {"ok": all(c["ok"] for c in checks.values()), **checks}
+    return {"ok": all(c["ok"] for c in checks.values()), **checks, "clip_model": clip_model()}
 
 
 def _safe_url(url: str) -> str:

@@ -130,9 +130,12 @@ def start_processing_job(*, collection: Collection, user, photo_ids: list[int]) 
     from atelier.jobs.services import create_job
     from atelier.library.tasks import process_photos
 
+    from atelier.embeddings.services import start_embedding_job
+
     job = create_job(owner=user, kind="process_photos", total=len(photo_ids), collection=collection,
                      params={"photo_ids": photo_ids}, message="making thumbnails")
     enqueue(process_photos, job_id=job.pk)
+    start_embedding_job(collection=collection, user=user, photo_ids=photo_ids)  # on the gpu queue
     return job.pk
 
 

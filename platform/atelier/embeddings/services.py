@@ -1,0 +1,103 @@
+"""Embedding photos with the configured CLIP model, and reading the stored vectors back."""
+import logging
+import time
+from functools import lru_cache
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+
+from atelier.embeddings.models import PhotoEmbedding
+from atelier.library import storage
+from atelier.library.models import Collection, Photo
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=8)
+def _status(spec: str, stamp: float):
+    from ml_core.clip import ClipError, ModelStatus, model_status
+
+    try:
+        return model_status(spec)
+    except ClipError as exc:  # a malformed ATELIER_CLIP_MODEL must not break uploads: report it
+        return ModelStatus(spec, False, None, str(exc))
+
+
+def model_status():
+    """The configured model's status (ready, model_id, message), re-checked at most every 30 s."""
+    return _status(settings.ATELIER_CLIP_MODEL, time.monotonic() // 30)
+
+
+def photos_missing_embeddings(model_id: str, photos=None):
+    photos = Photo.objects.all() if photos is None else photos
+    done = PhotoEmbedding.objects.filter(photo=OuterRef("pk"), model_id=model_id)
+    return photos.filter(~Exists(done))
+
+
+def start_embedding_job(*, collection: Collection, user, photo_ids: list[int] | None = None) -> int | None:
+    """Starts a `gpu` job embedding the collection's photos that lack the current model's vectors."""
+    from atelier.embeddings.tasks import embed_photos
+    from atelier.jobs.dispatch import enqueue
+    from atelier.jobs.services import create_job
+
+    status = model_status()
+    if not status.ready:
+        log.warning("not embedding photos of %s: CLIP model not ready: %s", collection, status.message)
+        return None
+    scope = collection.photos.all() if photo_ids is None else collection.photos.filter(pk__in=photo_ids)
+    total = photos_missing_embeddings(status.model_id, scope).count()
+    if total == 0:
+        return None
+    job = create_job(owner=user, kind="embed_photos", total=total, collection=collection,
+                     params={"photo_ids": photo_ids, "model_id": status.model_id}, message="embedding")
+    enqueue(embed_photos, job_id=job.pk)
+    return job.pk
+
+
+def start_missing_embeddings() -> list[int]:
+    """A job per collection that has photos without the current model's vectors (after a model
+    change, or photos that arrived while the model was not ready)."""
+    status = model_status()
+    if not status.ready:
+        return []
+    from atelier.jobs.models import Job
+
+    missing = photos_missing_embeddings(status.model_id).values_list("collection_id", flat=True).distinct()
+    busy = Job.objects.filter(kind="embed_photos", state__in=[Job.State.QUEUED, Job.State.RUNNING]).values_list("collection_id", flat=True)
+    jobs = []
+    for collection in Collection.objects.filter(pk__in=list(missing)).exclude(pk__in=list(busy)).select_related("owner"):
+        job_id = start_embedding_job(collection=collection, user=collection.owner)
+        if job_id:
+            jobs.append(job_id)
+    return jobs
+
+
+def embed_batch(photos: list[Photo], engine) -> int:
+    """Embeds and stores one batch; photos that fail to decode get a row with their reason."""
+    paths = [storage.original_path(p.sha256, p.format) for p in photos]
+    result = engine.encode_images(paths)
+    rows = []
+    for i, photo in enumerate(photos):
+        if i in result.errors:
+            rows.append(PhotoEmbedding(photo=photo, model_id=result.model_id, error=result.errors[i][:500]))
+        else:
+            rows.append(PhotoEmbedding(photo=photo, model_id=result.model_id, dim=result.vectors.shape[1],
+                                       vector=PhotoEmbedding.pack(result.vectors[i])))
+    # A redelivered batch may find some rows already written: they are kept, not duplicated.
+    PhotoEmbedding.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def stored_vectors(model_id: str, photo_ids=None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, float32 matrix) of the stored vectors of `model_id`, for building an index."""
+    rows = PhotoEmbedding.objects.filter(model_id=model_id, vector__isnull=False)
+    if photo_ids is not None:
+        rows = rows.filter(photo_id__in=photo_ids)
+    ids, vectors = [], []
+    for photo_id, blob in rows.values_list("photo_id", "vector").iterator(chunk_size=5000):
+        ids.append(photo_id)
+        vectors.append(np.frombuffer(bytes(blob), dtype="<f2"))
+    if not ids:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    return np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32)
