@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -142,17 +143,9 @@ class PhotoViewSet(ViewSet):
         qs = selectors.photos_visible_to(request.user)
         if "collection" in request.query_params:
             qs = qs.filter(collection_id=_int_id(request.query_params["collection"], "collection"))
-        paginator = self.paginator
+        paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(qs.order_by("-created_at", "-id"), request, view=self)
         return paginator.get_paginated_response(s.PhotoSerializer(page, many=True).data)
-
-    @property
-    def paginator(self):
-        if not hasattr(self, "_paginator"):
-            from rest_framework.pagination import LimitOffsetPagination
-
-            self._paginator = LimitOffsetPagination()
-        return self._paginator
 
     def retrieve(self, request, pk=None):
         return Response(s.PhotoSerializer(self._get(request, pk)).data)
