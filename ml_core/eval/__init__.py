@@ -1,0 +1,1 @@
+"""Evaluations of Atelier's models on the synthetic world (``python -m ml_core.eval <what>``)."""

@@ -1,0 +1,217 @@
+"""``python -m ml_core.train clip``: train the offline demo CLIP on the synthetic world.
+
+Architecture: ``ml_core/model_configs/atelier-demo-clip.json`` (an open_clip config; see
+docs/ml/demo_clip.md). Batches are groups of near-identical scenes (``clip_data``), so the
+contrastive loss can only be lowered by seeing shape, position, relation order and colour binding.
+The loss is CLIP's symmetric cross-entropy, except that a caption that is also true of another
+image in the batch ("a red shape") is not counted as that image's negative.
+
+Output (``--out``, default ``ml_core/weights/demo_clip``): ``open_clip_config.json`` +
+``open_clip_model.safetensors`` (fp16), the layout the registry's ``demo`` spec loads, and
+``training.json`` (seed, steps, time, final loss, evaluation). Checkpoints (weights and optimizer
+state, every ``--checkpoint-every`` steps) go to ``--checkpoint-dir`` (under the git-ignored
+``var/``); ``--resume`` continues from them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.tokenizer import SimpleTokenizer
+from tqdm import tqdm
+
+from ml_core.clip import ClipEngine, ModelSpec, TextEmbeddingCache, save_pretrained
+from ml_core.clip.loading import LoadedModel, input_size, val_transform
+from ml_core.clip.registry import CONFIG_DIR, DEMO_ARCH, DEFAULT_DEMO_DIR, register_atelier_configs
+from ml_core.clip.weights import WeightsSource
+
+from .clip_data import clip_batch, to_model_input
+from .trainer import Trainer, TrainerConfig
+
+DEFAULT_CHECKPOINT_DIR = Path("var/train/demo_clip")
+INIT_LOGIT_SCALE = 20.0
+MAX_LOGIT_SCALE = 100.0
+
+
+@dataclass
+class ClipRecipe:
+    """What the batches look like (the optimisation settings live in TrainerConfig)."""
+
+    groups: int = 32  # anchors per batch
+    group_size: int = 4  # anchor + one-factor variants
+    partial: float = 0.35  # share of single-scene captions that name only some facts
+    image_size: int = 64
+
+
+def demo_model_cfg() -> dict:
+    return json.loads((CONFIG_DIR / f"{DEMO_ARCH}.json").read_text())
+
+
+def build_model(model_cfg: dict, seed: int) -> torch.nn.Module:
+    """A freshly initialised open_clip CLIP for ``model_cfg`` (seeded), logit scale at 20."""
+    register_atelier_configs()
+    torch.manual_seed(seed)
+    model = open_clip.CLIP(**model_cfg)
+    # open_clip.create_model sets the preprocess config; building directly needs it set here.
+    size = model_cfg["vision_cfg"]["image_size"]
+    model.visual.preprocess_cfg = {"size": size, "mode": "RGB", "mean": open_clip.OPENAI_DATASET_MEAN,
+                                   "std": open_clip.OPENAI_DATASET_STD, "interpolation": "bicubic",
+                                   "resize_mode": "shortest", "fill_color": 0}
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(INIT_LOGIT_SCALE))
+    return model
+
+
+class ClipBatches:
+    """Picklable ``make_batch(step)`` -> (images float (B,3,S,S), tokens (T, ctx), match bool (B, T))."""
+
+    def __init__(self, seed: int, recipe: ClipRecipe, context_length: int, mean, std):
+        self.seed, self.recipe, self.context_length = seed, recipe, context_length
+        self.mean, self.std = tuple(mean), tuple(std)
+        self._tokenizer = None
+
+    def __call__(self, step: int):
+        if self._tokenizer is None:
+            self._tokenizer = SimpleTokenizer(context_length=self.context_length)
+        r = self.recipe
+        b = clip_batch(self.seed, step, r.groups, r.group_size, r.image_size, r.partial)
+        return (to_model_input(b.images, self.mean, self.std), self._tokenizer(b.texts),
+                torch.from_numpy(b.match))
+
+
+def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, match: torch.Tensor, scale) -> torch.Tensor:
+    """Symmetric InfoNCE; img (B, D) and txt (T >= B, D) unit rows, caption i belongs to image i,
+    texts B.. are extra negatives (image->text only); other true pairs (match) are left out."""
+    n = img.shape[0]
+    logits = scale * img @ txt.T  # (B, T)
+    other = match.clone()
+    other[torch.arange(n), torch.arange(n)] = False
+    logits = logits.masked_fill(other, float("-inf"))
+    target = torch.arange(n, device=img.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+
+
+def clip_loss(model: torch.nn.Module, batch) -> torch.Tensor:
+    device = model.logit_scale.device
+    images, tokens, match = (t.to(device, non_blocking=True) for t in batch)
+    img = model.encode_image(images, normalize=True)
+    txt = model.encode_text(tokens, normalize=True)
+    return contrastive_loss(img, txt, match, model.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE))
+
+
+def engine_for(model: torch.nn.Module, model_cfg: dict, device: torch.device, name: str = "training") -> ClipEngine:
+    """A ``ClipEngine`` around an in-memory model (for evaluations during/after training)."""
+    spec = ModelSpec("random", arch=name)
+    loaded = LoadedModel(model=model, preprocess=val_transform(model),
+                         tokenizer=SimpleTokenizer(context_length=model_cfg["text_cfg"]["context_length"]),
+                         model_id=f"{name}:{id(model)}", spec=spec,
+                         source=WeightsSource(spec, name, None, name, name),
+                         embed_dim=int(model_cfg["embed_dim"]), image_size=input_size(model))
+    return ClipEngine(loaded, device=device, batch_size=256, decode_workers=1, cache=TextEmbeddingCache())
+
+
+def probe(model: torch.nn.Module, model_cfg: dict, device: torch.device, **sizes) -> dict:
+    """A quick held-out evaluation of the model being trained (then back to training mode)."""
+    from ml_core.eval.clip import QUICK, evaluate
+
+    was_training = model.training
+    model.eval()
+    try:
+        return evaluate(engine_for(model, model_cfg, device), **(sizes or QUICK))
+    finally:
+        model.train(was_training)
+
+
+def summary(result: dict) -> str:
+    z, h = result["zeroshot"], result["heldout_combo"]
+    return (" ".join(f"{k}={z[k]:.2f}/{h[k]:.2f}" for k in z)
+            + f" R@10={result['retrieval']['r10']:.2f} rel={result['relation']:.2f} bind={result['binding']:.2f}")
+
+
+def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, seed: int = 0,
+               steps: int = 1200, recipe: ClipRecipe = ClipRecipe(), lr: float = 2e-3, warmup: int = 60,
+               checkpoint_dir: str | Path | None = DEFAULT_CHECKPOINT_DIR, checkpoint_every: int = 200,
+               resume: bool = False, probe_every: int = 0, num_workers: int = 1, threads: int = 2,
+               device: str | None = None, progress: bool = True, final_eval: bool = True) -> Trainer:
+    """Train (or resume) a CLIP; with ``out``, save it there in the registry's layout."""
+    model_cfg = model_cfg or demo_model_cfg()
+    config = TrainerConfig(steps=steps, lr=lr, warmup=warmup, seed=seed, threads=threads,
+                           checkpoint_every=checkpoint_every, num_workers=num_workers, device=device,
+                           progress=progress)
+    model = build_model(model_cfg, seed)
+    pre = model.visual.preprocess_cfg
+    batches = ClipBatches(seed, recipe, model_cfg["text_cfg"]["context_length"], pre["mean"], pre["std"])
+    trainer = Trainer(config, model, batches, clip_loss, checkpoint_dir=checkpoint_dir)
+    if resume and not trainer.load_checkpoint():
+        tqdm.write(f"no checkpoint in {checkpoint_dir}: starting from step 0")
+    if probe_every:
+        def _probe(t: Trainer) -> None:
+            if t.step % probe_every == 0 or t.step == config.steps:
+                tqdm.write(f"step {t.step} ({t.elapsed / 60:.1f} min) loss {np.mean(t.losses[-20:]):.3f} "
+                           f"scale {t.model.logit_scale.exp().item():.1f} | {summary(probe(t.model, model_cfg, t.device))}")
+        trainer.add_callback("on_step_end", _probe)
+    trainer.run()
+    if out is not None:
+        save(trainer, model_cfg, recipe, Path(out), final_eval=final_eval)
+    return trainer
+
+
+def save(trainer: Trainer, model_cfg: dict, recipe: ClipRecipe, out: Path, *, final_eval: bool = True) -> Path:
+    """fp16 weights + open_clip_config.json + training.json into ``out``."""
+    model = trainer.model.eval()
+    half = build_model(model_cfg, 0)
+    half.load_state_dict(model.state_dict())
+    weights = save_pretrained(half.half(), out, model_cfg=model_cfg)
+    facts = {
+        "command": "python -m ml_core.train clip", "seed": trainer.config.seed, "steps": trainer.step,
+        "trainer": asdict(trainer.config), "recipe": asdict(recipe),
+        "train_seconds": round(trainer.elapsed, 1), "final_loss": round(float(np.mean(trainer.losses[-20:])), 4),
+        "logit_scale": round(float(model.logit_scale.exp()), 2),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "weights_bytes": weights.stat().st_size, "torch": torch.__version__, "open_clip": open_clip.__version__,
+        "device": str(trainer.device), "machine": platform.machine(),
+        "loss_every_50": [round(float(np.mean(trainer.losses[i:i + 50])), 4) for i in range(0, len(trainer.losses), 50)],
+    }
+    if final_eval:
+        from ml_core.clip import create_engine
+        from ml_core.eval.clip import FULL, evaluate
+
+        facts["eval"] = evaluate(create_engine(f"file:{out}", device=trainer.device), **FULL)
+        tqdm.write("final eval: " + summary(facts["eval"]))
+    (out / "training.json").write_text(json.dumps(facts, indent=2) + "\n")
+    return weights
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml_core.train clip", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(DEFAULT_DEMO_DIR.relative_to(Path.cwd()) if DEFAULT_DEMO_DIR.is_relative_to(Path.cwd()) else DEFAULT_DEMO_DIR))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--groups", type=int, default=ClipRecipe.groups, help="anchor scenes per batch")
+    parser.add_argument("--group-size", type=int, default=ClipRecipe.group_size)
+    parser.add_argument("--checkpoint-dir", default=str(DEFAULT_CHECKPOINT_DIR))
+    parser.add_argument("--checkpoint-every", type=int, default=200)
+    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
+    parser.add_argument("--probe-every", type=int, default=100, help="quick held-out eval every N steps (0: off)")
+    parser.add_argument("--device", default=None, help="default: CUDA when present, else CPU")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-eval", action="store_true", help="skip the final full evaluation")
+    args = parser.parse_args(argv)
+    recipe = ClipRecipe(groups=args.groups, group_size=args.group_size)
+    start = time.time()
+    train_clip(out=args.out, seed=args.seed, steps=args.steps, recipe=recipe, lr=args.lr,
+               checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+               resume=args.resume, probe_every=args.probe_every, device=args.device,
+               threads=args.threads, final_eval=not args.no_eval)
+    print(f"saved {args.out} in {(time.time() - start) / 60:.1f} min")
+    return 0

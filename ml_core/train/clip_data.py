@@ -1,0 +1,208 @@
+"""Training batches for the demo CLIP: groups of near-identical scenes, captions and a match mask.
+
+A random batch of synthetic scenes is told apart by colour, background and count alone, so the
+contrastive loss never asks the model to see shape, position, relation order or which colour goes
+with which shape. Here a batch is ``groups`` groups of ``group_size`` scenes: an anchor from the
+train split plus one-factor variants of it (same background; shape / colour / position / count for
+single scenes, shape / colour / relation / colours-swapped / shapes-swapped for pairs), so inside a
+group only the varied factor separates the captions.
+
+Captions are the world's random phrasings, or (for single scenes, ``partial`` of the time) a
+caption naming only some facts ("a red shape", "three circles", "a shape at the top"), so the text
+tower also understands the short queries zero-shot prompts and users write. Such a caption is true
+of many images, so every caption gets a *meaning key* and every scene the set of keys it makes
+true; ``match[i, j]`` says caption j is true of image i, and the loss ignores those pairs instead
+of pushing them apart. Pair anchors also bring two false canonical captions (relation swapped,
+colours swapped) as extra text-only negatives.
+
+Every batch is a pure function of (seed, step): resuming at step k re-creates batch k exactly.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from itertools import combinations
+
+import numpy as np
+import torch
+
+from ml_core.synth import canonical_caption, render_batch, sample_caption, scene_at, split_ok, variant
+from ml_core.synth.vocab import (COLOUR_WORDS, COUNT_WORDS, POSITION_PHRASES, SHAPE_WORDS, article)
+
+SINGLE_FACTORS = ("shape", "colour", "position", "count", "shape")
+PAIR_FACTORS = ("shape", "colour", "relation", "swap_colours", "swap_shapes", "relation")
+FACTS = ("colour", "shape", "count", "position")
+GENERIC_NOUNS = (("shape", "shapes"), ("object", "objects"), ("thing", "things"), ("figure", "figures"))
+PARTIAL_TEMPLATES = ("{np}", "a photo of {np}", "an image of {np}", "a picture of {np}", "there is {np}")
+# How often a partial caption names 1, 2 or 3 of the four facts.
+PARTIAL_SIZES = (0.55, 0.3, 0.15)
+
+
+@dataclass
+class ClipBatch:
+    """images uint8 (B, S, S, 3); texts: B captions (caption i belongs to image i) then the extra
+    negatives; match bool (B, len(texts)): caption j is true of image i (the diagonal included)."""
+
+    images: np.ndarray
+    texts: list[str]
+    match: np.ndarray
+    scenes: list
+
+
+# ---- meaning keys ---------------------------------------------------------------------------
+
+def _single_facts(scene) -> dict:
+    o = scene.first
+    return {"colour": o.colour, "shape": o.shape, "count": scene.count, "position": scene.position}
+
+
+def _pair_key(scene) -> tuple:
+    """Order-free key of a relation: 'A right of B' == 'B left of A'."""
+    rel = scene.relation
+    a, b = scene.objects[rel.subject], scene.objects[rel.object]
+    pred = rel.predicate
+    if pred in ("right of", "below"):
+        a, b, pred = b, a, {"right of": "left of", "below": "above"}[pred]
+    return ("pair", (a.colour, a.shape), pred, (b.colour, b.shape))
+
+
+def _facts_key(facts: dict) -> tuple:
+    return ("facts",) + tuple((f, facts[f]) for f in FACTS if f in facts)
+
+
+def scene_keys(scene) -> set:
+    """Every meaning key a caption may have and still be true of ``scene``."""
+    if scene.kind == "pair":
+        keys = {_pair_key(scene)}
+        for o in scene.objects:  # "a red shape", "a circle", "a red circle" are true of a pair too
+            keys |= {_facts_key(f) for f in ({"colour": o.colour}, {"shape": o.shape},
+                                              {"colour": o.colour, "shape": o.shape})}
+        return keys
+    facts = _single_facts(scene)
+    return {_facts_key({f: facts[f] for f in subset})
+            for n in range(1, len(FACTS) + 1) for subset in combinations(FACTS, n)}
+
+
+def caption_key(scene, text: str, facts: tuple[str, ...] | None = None) -> tuple:
+    """Meaning of a caption written for ``scene``: the facts it names (``facts``), or for the
+    world's own phrasings everything but size, and position only when a position phrase occurs."""
+    if scene.kind == "pair":
+        return _pair_key(scene)
+    all_facts = _single_facts(scene)
+    if facts is None:
+        facts = ("colour", "shape", "count")
+        if any(p.lower() in text.lower() for p in POSITION_PHRASES[scene.position]):
+            facts += ("position",)
+    return _facts_key({f: all_facts[f] for f in facts})
+
+
+def match_matrix(scenes, keys) -> np.ndarray:
+    """match[i, j] = caption key j is made true by scene i."""
+    columns: dict[tuple, list[int]] = {}
+    for j, key in enumerate(keys):
+        columns.setdefault(key, []).append(j)
+    match = np.zeros((len(scenes), len(keys)), dtype=bool)
+    for i, scene in enumerate(scenes):
+        for key in scene_keys(scene):
+            match[i, columns.get(key, [])] = True
+    return match
+
+
+# ---- captions -------------------------------------------------------------------------------
+
+def _pick(rng, options):
+    return options[int(rng.integers(len(options)))]
+
+
+def partial_caption(scene, rng) -> tuple[str, tuple[str, ...]]:
+    """A caption naming 1-3 of colour / shape / count / position of a single scene, and which."""
+    n = 1 + int(rng.choice(len(PARTIAL_SIZES), p=PARTIAL_SIZES))
+    facts = tuple(FACTS[i] for i in sorted(rng.choice(len(FACTS), n, replace=False)))
+    o = scene.first
+    plural = "count" in facts and scene.count > 1
+    noun = _pick(rng, SHAPE_WORDS[o.shape]) if "shape" in facts else _pick(rng, GENERIC_NOUNS)
+    words = [_pick(rng, COLOUR_WORDS[o.colour])] if "colour" in facts else []
+    words.append(noun[1] if plural else noun[0])
+    phrase = " ".join(words)
+    if "count" in facts:
+        phrase = f"{_pick(rng, COUNT_WORDS[scene.count])} {phrase}" if plural else f"one {phrase}"
+    else:
+        phrase = f"{article(phrase)} {phrase}"
+    if "position" in facts:
+        phrase = f"{phrase} {_pick(rng, POSITION_PHRASES[scene.position])}"
+    return _pick(rng, PARTIAL_TEMPLATES).format(np=phrase), facts
+
+
+def caption_for(scene, rng, partial: float) -> tuple[str, tuple]:
+    if scene.kind == "single" and rng.random() < partial:
+        text, facts = partial_caption(scene, rng)
+        return text, caption_key(scene, text, facts)
+    text = sample_caption(scene, rng)
+    return text, caption_key(scene, text)
+
+
+# ---- groups of near-identical scenes --------------------------------------------------------
+
+def _swap(scene, attr: str):
+    a, b = scene.objects
+    return scene.with_objects((replace(a, **{attr: getattr(b, attr)}), replace(b, **{attr: getattr(a, attr)})))
+
+
+def one_variant(scene, factor: str, rng, split: str = "train"):
+    """``scene`` changed in ``factor`` and still inside ``split``, or None."""
+    if factor in ("swap_colours", "swap_shapes"):
+        out = _swap(scene, "colour" if factor == "swap_colours" else "shape")
+        return out if split_ok(out, split) else None
+    try:
+        return variant(scene, factor, rng, split)
+    except ValueError:
+        return None
+
+
+def make_group(anchor, size: int, rng, split: str = "train") -> list:
+    """``anchor`` and up to ``size - 1`` distinct one-factor variants of it (same background)."""
+    factors = list(PAIR_FACTORS if anchor.kind == "pair" else SINGLE_FACTORS)
+    rng.shuffle(factors)
+    group = [anchor]
+    for factor in factors:
+        if len(group) == size:
+            break
+        v = one_variant(anchor, factor, rng, split)
+        if v is not None and all(v != g for g in group):
+            group.append(v)
+    return group
+
+
+def clip_batch(seed: int, step: int, groups: int = 32, group_size: int = 4, size: int = 64,
+               partial: float = 0.35, split: str = "train") -> ClipBatch:
+    """Batch number ``step`` of world ``seed`` (deterministic). Anchors are scene indices
+    ``step * groups + g``, so runs with the same ``groups`` never repeat an anchor."""
+    rng = np.random.default_rng([seed, step, 0xC11F])
+    scenes, anchors = [], []
+    for g in range(groups):
+        anchors.append(scene_at(seed, step * groups + g, split))
+        scenes += make_group(anchors[-1], group_size, rng, split)
+    texts, keys = [], []
+    for s in scenes:
+        text, key = caption_for(s, rng, partial)
+        texts.append(text)
+        keys.append(key)
+    for s in anchors:  # extra text-only negatives for pair anchors
+        if s.kind == "pair":
+            for false in (_swap_relation_scene(s), _swap(s, "colour")):
+                texts.append(canonical_caption(false))
+                keys.append(caption_key(false, texts[-1]))
+    return ClipBatch(render_batch(scenes, size), texts, match_matrix(scenes, keys), scenes)
+
+
+def _swap_relation_scene(scene):
+    """The (false) scene ``swap_relation_caption`` describes: subject and object exchanged."""
+    rel = scene.relation
+    return replace(scene, relation=replace(rel, subject=rel.object, object=rel.subject))
+
+
+def to_model_input(images: np.ndarray, mean, std) -> torch.Tensor:
+    """uint8 (B, S, S, 3) -> normalised float (B, 3, S, S), as the model's val transform does."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
+    mean = torch.tensor(mean).view(1, 3, 1, 1)
+    std = torch.tensor(std).view(1, 3, 1, 1)
+    return (x - mean) / std

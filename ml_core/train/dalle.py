@@ -1,0 +1,26 @@
+"""`python -m ml_core.train dalle [--out DIR] [--seed 0] [--config small|tiny] [--resume]`.
+
+Trains the image tokenizer (VQ-VAE), the BPE text tokenizer and the transformer on the synthetic
+world, checkpointing into --work (default var/dalle/<config>-seed<seed>); --resume continues an
+interrupted run from its last checkpoint. Final fp16 weights + config.json go to --out.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ml_core.dalle.training import CONFIGS, run
+
+    p = argparse.ArgumentParser(prog="python -m ml_core.train dalle", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="ml_core/weights/dalle")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", choices=sorted(CONFIGS), default="small")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoints in --work")
+    p.add_argument("--work", default=None, help="checkpoint directory (default var/dalle/<config>-seed<seed>)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--stage", choices=("all", "tokenizer"), default="all",
+                   help="'tokenizer' stops after the image tokenizer")
+    a = p.parse_args(argv)
+    run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage)
+    return 0
