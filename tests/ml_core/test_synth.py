@@ -196,7 +196,9 @@ def test_variant_rejects_inapplicable_factor():
 # -- datasets ------------------------------------------------------------------------------------
 def test_dataset_with_workers_matches_direct_rendering():
     ds = SynthDataset(12, seed=4, size=32)
-    batches = list(DataLoader(ds, batch_size=6, num_workers=2, collate_fn=collate))
+    # spawn, not fork: forking a test process that already runs threads (torch, faiss, worker
+    # threads of other tests) can deadlock the children.
+    batches = list(DataLoader(ds, batch_size=6, num_workers=2, collate_fn=collate, multiprocessing_context="spawn"))
     imgs = torch.cat([b["image"] for b in batches])
     assert imgs.shape == (12, 3, 32, 32) and imgs.dtype == torch.uint8
     want = torch.from_numpy(render_batch([ds.scene(i) for i in range(12)], 32)).permute(0, 3, 1, 2)
@@ -206,7 +208,7 @@ def test_dataset_with_workers_matches_direct_rendering():
 
 def test_stream_shards_indices_across_workers():
     dl = DataLoader(SynthStream(seed=1, size=16, start=100, n=20), batch_size=5, num_workers=2,
-                    collate_fn=collate)
+                    collate_fn=collate, multiprocessing_context="spawn")
     seen = sorted(i for b in dl for i in b["index"].tolist())
     assert seen == list(range(100, 120))
 
