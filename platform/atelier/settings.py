@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "atelier.library",
     "atelier.embeddings",
     "atelier.api",
+    "atelier.search",
 ]
 
 MIDDLEWARE = [
@@ -202,3 +203,14 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Search ---------------------------------------------------------------------------------
+# Seconds between looks for newly embedded photos (per web process); deleted photos are swept
+# from the index this often; visible-photo id lists are recounted this often.
+ATELIER_SEARCH_REFRESH_S = float(os.environ.get("ATELIER_SEARCH_REFRESH_S", 1.0))
+ATELIER_SEARCH_SWEEP_S = float(os.environ.get("ATELIER_SEARCH_SWEEP_S", 30.0))
+ATELIER_SEARCH_ALLOW_TTL_S = float(os.environ.get("ATELIER_SEARCH_ALLOW_TTL_S", 5.0))
+# Relevance cutoff for text queries (cosine); unset: the calibrated value of the model, if any.
+ATELIER_SEARCH_MIN_SCORE = float(os.environ["ATELIER_SEARCH_MIN_SCORE"]) if os.environ.get("ATELIER_SEARCH_MIN_SCORE") else None
+# Results closer than this (cosine) to a better one are collapsed into it.
+ATELIER_SEARCH_DUPLICATE_COSINE = float(os.environ.get("ATELIER_SEARCH_DUPLICATE_COSINE", 0.98))

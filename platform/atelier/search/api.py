@@ -1,0 +1,81 @@
+"""Search API: GET/POST /api/search/ and GET /api/photos/{id}/similar/ (thin: parse, call, render)."""
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions as drf_permissions
+from rest_framework import status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from atelier.api.serializers import PhotoSerializer
+from atelier.search.params import search_kwargs
+from atelier.search.services import SearchError, SearchNotFound, SearchResults, SearchUnavailable, search_photos
+
+FILTER_PARAMS = [
+    OpenApiParameter("collection", int, many=True, description="only these collections (repeat or comma-separate)"),
+    OpenApiParameter("date_from", str, description="taken on or after (YYYY-MM-DD or ISO datetime)"),
+    OpenApiParameter("date_to", str, description="taken on or before"),
+    OpenApiParameter("filetype", str, many=True, description="file format (DRF reserves `format`): jpg, png, webp, gif, bmp, tif, heic"),
+    OpenApiParameter("tag", str, many=True, description="tag names (when the tagging app provides the filter)"),
+    OpenApiParameter("limit", int, description="1..100, default 20"),
+    OpenApiParameter("offset", int, description="default 0"),
+    OpenApiParameter("sort", str, enum=["relevance", "date"]),
+]
+
+
+def results_json(results: SearchResults, request) -> dict:
+    photos = PhotoSerializer([h.photo for h in results.hits], many=True, context={"request": request}).data
+    return {
+        "results": [{"photo": p, "score": round(h.score, 4), "keyword_match": h.keyword}
+                    for p, h in zip(photos, results.hits)],
+        "took_ms": round(results.took_ms, 2),
+        "no_good_match": results.no_good_match,
+        "duplicates": results.duplicates,
+        "has_more": results.has_more,
+        "model_id": results.model_id,
+    }
+
+
+def run_search(request, **query) -> Response:
+    try:
+        results = search_photos(user=request.user, **query, **search_kwargs(request.query_params))
+    except SearchNotFound as exc:
+        return Response({"error": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+    except SearchUnavailable as exc:
+        return Response({"error": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    except SearchError as exc:
+        return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(results_json(results, request))
+
+
+class SearchView(APIView):
+    """Text search (GET ?q=) or search by an uploaded image (POST multipart `image`)."""
+
+    permission_classes = [drf_permissions.AllowAny]  # anonymous users search public collections
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, required=True, description=(
+        "text; 'beach -people', 'red + circle', 'red:2 + circle' combine terms")), *FILTER_PARAMS],
+        responses={200: dict})
+    def get(self, request):
+        if "q" not in request.query_params:
+            return Response({"error": "q: a query is required"}, status=status.HTTP_400_BAD_REQUEST)
+        return run_search(request, text=request.query_params["q"])
+
+    @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
+        "image": {"type": "string", "format": "binary"}}}}, parameters=FILTER_PARAMS, responses={200: dict})
+    def post(self, request):
+        upload = request.FILES.get("image")
+        if upload is None:
+            return Response({"error": "image: upload an image file as multipart field 'image'"},
+                            status=status.HTTP_400_BAD_REQUEST)
+        return run_search(request, image=upload)
+
+
+class SimilarView(APIView):
+    """Photos like this one (its stored vector), within what the user may view."""
+
+    permission_classes = [drf_permissions.AllowAny]
+
+    @extend_schema(parameters=FILTER_PARAMS, responses={200: dict})
+    def get(self, request, photo_id: int):
+        return run_search(request, similar_to=photo_id)

@@ -1,0 +1,26 @@
+"""Words in titles, captions and file names: the keyword half of hybrid search.
+
+PostgreSQL uses full-text search over ``title || caption || filename`` (the GIN index from this
+app's migration 0001 serves it); other databases fall back to ``icontains`` on each field.
+"""
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import Q
+
+TSV = "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(caption, '') || ' ' || coalesce(filename, ''))"
+MAX_KEYWORD_HITS = 50
+
+
+def keyword_matches(photos, phrases: list[str], *, limit: int = MAX_KEYWORD_HITS) -> list[int]:
+    """Ids of ``photos`` whose text contains every phrase, newest first."""
+    phrases = [p for p in phrases if len(p) >= 2]
+    if not phrases:
+        return []
+    if connection.vendor == "postgresql":
+        where = [f"{TSV} @@ plainto_tsquery('simple', %s)"] * len(phrases)
+        photos = photos.extra(where=where, params=phrases)
+    else:
+        for phrase in phrases:
+            photos = photos.filter(Q(title__icontains=phrase) | Q(caption__icontains=phrase) | Q(filename__icontains=phrase))
+    return list(photos.order_by("-id").values_list("id", flat=True)[:limit])

@@ -1,0 +1,256 @@
+"""Search: one service for the page, the API and the CLI.
+
+    results = search_photos(user=user, text="beach -people", limit=20)
+    results = search_photos(user=user, image=uploaded_file)          # search by an image
+    results = search_photos(user=user, similar_to=photo_id)           # "more like this"
+
+Steps: query vector (text arithmetic, an image, or a stored photo vector) → allow-list of the
+photos the user may view, narrowed by filters → filtered vector search in the model's index →
+keyword hits on titles/captions/file names fused by reciprocal rank → relevance cutoff → join to
+live Photo rows → near-duplicates collapsed → sort → page.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from django.conf import settings
+
+from atelier.embeddings.models import PhotoEmbedding
+from atelier.embeddings.services import model_status
+from atelier.library.models import Photo
+from atelier.library.permissions import visible_collections
+from atelier.library.selectors import access_photo
+from atelier.library.services import InvalidInput
+from atelier.search import cutoffs, filters, query
+from atelier.search.allow import allow_cache
+from atelier.search.index_service import index_service
+from atelier.search.keywords import keyword_matches
+from ml_core.index import AllowList
+
+MAX_QUERY_CHARS = 1000
+MAX_LIMIT = 100
+MAX_WINDOW = 2000  # offset + limit
+DATE_SORT_WINDOW = 500  # "sort by date" orders the best this many relevant photos
+RRF_K = 60
+KEYWORD_WEIGHT = 1.0
+SORTS = ("relevance", "date")
+
+
+class SearchError(InvalidInput):
+    """A malformed search (400)."""
+
+
+class SearchNotFound(Exception):
+    """A photo or collection the user may not see, or that does not exist (404)."""
+
+
+class SearchUnavailable(Exception):
+    """No CLIP model is ready (503)."""
+
+
+@dataclass
+class Hit:
+    photo: Photo
+    score: float  # cosine similarity to the query vector
+    keyword: bool = False  # matched by words in title, caption or file name
+
+
+@dataclass
+class SearchResults:
+    hits: list[Hit]
+    took_ms: float
+    no_good_match: bool = False
+    duplicates: int = 0
+    model_id: str = ""
+    cutoff: float | None = None
+    terms: list = field(default_factory=list)
+    has_more: bool = False
+
+
+def search_photos(*, user, text: str | None = None, image=None, similar_to: int | None = None,
+                  collections: list[int] | None = None, date_from: datetime | None = None,
+                  date_to: datetime | None = None, formats: list[str] | None = None, tags: list[str] | None = None,
+                  offset: int = 0, limit: int = 20, sort: str = "relevance") -> SearchResults:
+    started = time.perf_counter()
+    _check_paging(offset, limit, sort)
+    model_id = _model_id()
+    vector, terms, exclude = _query_vector(user=user, model_id=model_id, text=text, image=image, similar_to=similar_to)
+    collection_ids = _collection_ids(user, collections)
+    extra = {"date_from": date_from, "date_to": date_to, "formats": formats, "tags": tags}
+    allow, photos = _allowed(collection_ids, extra)
+    cutoff = cutoffs.text_cutoff(model_id) if text is not None else None
+    window = DATE_SORT_WINDOW if sort == "date" else offset + limit
+    ranked, dups, exhausted = _rank(model_id, vector, allow, window, exclude=exclude, cutoff=cutoff,
+                                    keyword_ids=_keywords(photos, terms, allow))
+    no_good = cutoff is not None and not ranked
+    if sort == "date":
+        ranked.sort(key=lambda h: (h.photo.taken_at or h.photo.created_at, h.photo.pk), reverse=True)
+    page = ranked[offset:offset + limit]
+    return SearchResults(hits=page, took_ms=(time.perf_counter() - started) * 1000, no_good_match=no_good,
+                         duplicates=dups, model_id=model_id, cutoff=cutoff, terms=terms,
+                         has_more=len(ranked) > offset + limit or (not exhausted and len(page) == limit))
+
+
+# -- inputs -------------------------------------------------------------------------------------
+def _check_paging(offset: int, limit: int, sort: str) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise SearchError(f"limit: must be between 1 and {MAX_LIMIT}")
+    if offset < 0 or offset + limit > MAX_WINDOW:
+        raise SearchError(f"offset: must be between 0 and {MAX_WINDOW - limit}")
+    if sort not in SORTS:
+        raise SearchError(f"sort: must be one of {', '.join(SORTS)}")
+
+
+def _model_id() -> str:
+    status = model_status()
+    if not status.ready:
+        raise SearchUnavailable(f"search is unavailable: the CLIP model is not ready ({status.message})")
+    return status.model_id
+
+
+def _engine():
+    from ml_core.clip import get_engine
+
+    return get_engine(settings.ATELIER_CLIP_MODEL)
+
+
+def _query_vector(*, user, model_id, text, image, similar_to):
+    given = [x is not None for x in (text, image, similar_to)]
+    if sum(given) != 1:
+        raise SearchError("give exactly one of q (text), image or a photo to find similar ones")
+    if text is not None:
+        return (*_text_vector(text), None)
+    if image is not None:
+        return _image_vector(image), [], None
+    photo = access_photo(user=user, photo_id=similar_to)
+    if photo is None:
+        raise SearchNotFound("no such photo")
+    row = PhotoEmbedding.objects.filter(photo=photo, model_id=model_id, vector__isnull=False).first()
+    if row is None:
+        raise SearchError("this photo has no embedding yet: try again once it is processed")
+    return row.as_array() / max(np.linalg.norm(row.as_array()), 1e-6), [], photo.pk
+
+
+def _text_vector(text: str):
+    text = text.strip()
+    if not text:
+        raise SearchError("q: empty query")
+    if len(text) > MAX_QUERY_CHARS:
+        raise SearchError(f"q: at most {MAX_QUERY_CHARS} characters")
+    try:
+        terms = query.parse_query(text)
+        vectors = _engine().encode_texts([t.text for t in terms])
+        return query.combine(terms, vectors), terms
+    except query.QueryError as exc:
+        raise SearchError(str(exc)) from None
+
+
+def _image_vector(image) -> np.ndarray:
+    data = image.read() if hasattr(image, "read") else bytes(image)
+    if not data:
+        raise SearchError("image: empty file")
+    if len(data) > settings.ATELIER_MAX_UPLOAD_BYTES:
+        raise SearchError("image: file too large")
+    result = _engine().encode_images([data])
+    if result.errors:
+        raise SearchError("image: not an image Atelier can read")
+    return result.vectors[0]
+
+
+def _collection_ids(user, requested) -> list[int]:
+    visible = set(visible_collections(user).values_list("id", flat=True))
+    if not requested:
+        return sorted(visible)
+    missing = set(requested) - visible
+    if missing:
+        raise SearchNotFound(f"no such collection: {sorted(missing)[0]}")
+    return sorted(set(requested))
+
+
+def _allowed(collection_ids, extra: dict):
+    """(AllowList, narrowed Photo queryset) of the photos this search may return."""
+    values = {k: v for k, v in extra.items() if v not in (None, "", [], ())}
+    unknown = [k for k in values if k not in filters.available_filters()]
+    if unknown:
+        raise SearchError(f"{unknown[0]}: filtering by {unknown[0]} is not available")
+    photos = filters.base_photos(collection_ids)
+    if not values:
+        return allow_cache.allow_list(collection_ids), photos
+    photos = filters.apply_filters(photos, values)
+    return AllowList(np.fromiter(photos.values_list("id", flat=True), dtype=np.int64)), photos
+
+
+def _keywords(photos, terms, allow: AllowList) -> list[int]:
+    phrases = query.keyword_text(terms)
+    if not phrases or not len(allow):
+        return []
+    return keyword_matches(photos, phrases)
+
+
+# -- ranking ------------------------------------------------------------------------------------
+def _rank(model_id, vector, allow, window, *, exclude, cutoff, keyword_ids):
+    """Up to ``window`` hits, best first, after fusion, cutoff, live-row join and de-duplication.
+
+    Over-fetches and retries with a larger k when deleted photos, duplicates or the excluded
+    source photo thinned the page out. Returns (hits, duplicates, exhausted).
+    """
+    service = index_service(model_id)
+    index = service.get()
+    fetch = min(max(2 * window + 10, 32), max(len(index), 1))
+    while True:
+        found = index.search(vector, fetch, allow_ids=allow) if len(index) else None
+        ids = found.ids if found is not None else np.zeros(0, np.int64)
+        scores = found.scores if found is not None else np.zeros(0, np.float32)
+        exhausted = len(ids) < fetch
+        hits, dups = _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, service)
+        below_cutoff = cutoff is not None and len(scores) and scores[-1] < cutoff  # deeper is worse
+        if len(hits) >= window or exhausted or below_cutoff or fetch >= len(index):
+            return hits[:window], dups, exhausted
+        fetch = min(fetch * 4, len(index))
+
+
+def _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, service):
+    score_of = dict(zip(ids.tolist(), scores.tolist()))
+    fused: dict[int, float] = {}
+    for rank, pid in enumerate(ids.tolist()):
+        fused[pid] = 1.0 / (RRF_K + rank)
+    for rank, pid in enumerate(keyword_ids):
+        fused[pid] = fused.get(pid, 0.0) + KEYWORD_WEIGHT / (RRF_K + rank)
+    keyword_set = set(keyword_ids)
+    keyword_only = _stored(model_id, list(keyword_set - set(score_of)))
+    for pid, v in keyword_only.items():
+        score_of[pid] = float(v @ vector)
+    order = [p for p in sorted(fused, key=lambda p: -fused[p]) if p != exclude
+             and p in score_of and (cutoff is None or score_of[p] >= cutoff or p in keyword_set)]
+    vectors = {**keyword_only, **_stored(model_id, [p for p in order if p not in keyword_only])}
+    photos = Photo.objects.in_bulk(order)
+    gone = [p for p in order if p not in photos]
+    if gone:
+        service.forget_ids(gone)
+    hits, kept, dups = [], [], 0
+    for pid in order:
+        if pid not in photos:
+            continue
+        v = vectors.get(pid)
+        if v is not None and any(float(v @ k) > settings.ATELIER_SEARCH_DUPLICATE_COSINE for k in kept):
+            dups += 1
+            continue
+        if v is not None:
+            kept.append(v)
+        hits.append(Hit(photos[pid], score_of[pid], pid in keyword_set))
+    return hits, dups
+
+
+def _stored(model_id: str, photo_ids: list[int]) -> dict[int, np.ndarray]:
+    """Unit vectors of these photos from the database (for duplicates and keyword-hit scores)."""
+    if not photo_ids:
+        return {}
+    rows = PhotoEmbedding.objects.filter(model_id=model_id, photo_id__in=photo_ids, vector__isnull=False)
+    out = {}
+    for pid, blob in rows.values_list("photo_id", "vector"):
+        v = np.frombuffer(bytes(blob), dtype="<f2").astype(np.float32)
+        out[pid] = v / max(float(np.linalg.norm(v)), 1e-6)
+    return out
