@@ -1,0 +1,118 @@
+"""Measurements of the tokenizer and the generator, judged by the synth ORACLE (never by CLIP).
+
+Tokenizer: the oracle reads reconstructions of held-out scenes (a world seed never trained on, half
+of them using held-out colour+shape pairs) as well as the originals: `tokenizer_oracle_ratio` =
+oracle 'all heads right' accuracy on reconstructions / on originals; also PSNR and per head.
+
+Generation: prompts are canonical captions of scenes of an unseen world, in categories
+  single      one object: colour and shape right (train-split pairs, fresh scenes)
+  count       1-3 objects: colour, shape and count right
+  position    colour, shape and position right
+  relation    two objects: layout, both colours and shapes right (= the relation holds)
+  heldout     one object whose colour+shape pair never occurs in training: colour and shape right
+For each prompt the sampler draws 64 candidates; accuracy at N=1 is the share of ALL candidates
+that are right (no reranking); at N=4/16/64 the demo CLIP picks the top-1 among the first N
+candidates (candidate i is the same image for every N) and the oracle judges that one.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..synth.captions import canonical_caption
+from ..synth.oracle import Oracle, accuracy, scene_labels
+from ..synth.render import render_batch
+from ..synth.sampling import scene_at
+from .vqvae import VQVAE, psnr
+
+EVAL_WORLD = 777  # world seed of evaluation scenes (training uses 0.. with other offsets)
+
+
+@torch.no_grad()
+def tokenizer_eval(vq: VQVAE, oracle: Oracle, n: int = 1000, seed: int = EVAL_WORLD) -> dict:
+    scenes = ([scene_at(seed, i, "heldout") for i in range(n // 2)]
+              + [scene_at(seed, i, "all") for i in range(n - n // 2)])
+    x = torch.from_numpy(render_batch(scenes, vq.cfg.image_size)).permute(0, 3, 1, 2).float() / 255
+    rec = torch.cat([vq.decode(vq.encode(x[i:i + 256])) for i in range(0, n, 256)])
+    orig_acc = accuracy(oracle.check(x, scenes))
+    rec_acc = accuracy(oracle.check(rec, scenes))
+    tokens = torch.cat([vq.encode(x[i:i + 256]) for i in range(0, n, 256)])
+    counts = torch.bincount(tokens.flatten(), minlength=vq.cfg.codebook_size).float()
+    p = counts / counts.sum()
+    return {"tokenizer_oracle_ratio": rec_acc["all"] / max(orig_acc["all"], 1e-9),
+            "psnr": psnr(rec, x), "oracle_on_originals": orig_acc["all"],
+            "oracle_on_reconstructions": rec_acc["all"],
+            "per_head_ratio": {h: rec_acc[h] / max(orig_acc[h], 1e-9) for h in orig_acc if h != "all"},
+            "codes_used": int((counts > 0).sum()),
+            "code_perplexity": float(torch.exp(-(p * (p + 1e-12).log()).sum())),
+            "n_scenes": n}
+
+
+# ------------------------------------------------------------------------------------ generation
+CATEGORY_HEADS = {
+    "single": ("colour", "shape"),
+    "count": ("colour", "shape", "count"),
+    "position": ("colour", "shape", "position"),
+    "relation": ("layout", "colour", "shape", "colour2", "shape2"),
+    "heldout": ("colour", "shape"),
+}
+
+
+def eval_prompts(n_per_category: int, seed: int = EVAL_WORLD) -> dict[str, list]:
+    """Category -> scenes whose canonical captions are the prompts (unseen world `seed`)."""
+    single = [scene_at(seed, 50_000 + i, "train", "single") for i in range(3 * n_per_category)]
+    one = [s for s in single if s.count == 1]
+    return {
+        "single": one[:n_per_category],
+        "count": single[:n_per_category],
+        "position": single[n_per_category: 2 * n_per_category],
+        "relation": [scene_at(seed, 60_000 + i, "train", "pair") for i in range(n_per_category)],
+        "heldout": [s for s in (scene_at(seed, 70_000 + i, "heldout", "single")
+                                for i in range(4 * n_per_category)) if s.count == 1][:n_per_category],
+    }
+
+
+def judge(oracle: Oracle, images: torch.Tensor, scene, heads) -> np.ndarray:
+    """(n,) bool: does the oracle read `heads` of `scene` from each image?"""
+    want = scene_labels(scene)
+    return np.array([all(p[h] == want[h] for h in heads) for p in oracle.predict(images)])
+
+
+def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int = 64,
+                    ns=(1, 4, 16, 64), clip_engine=None, settings: dict | None = None,
+                    log=print, progress=None, categories=None) -> dict:
+    """Oracle accuracy per category at N=1 (mean over all candidates) and CLIP-reranked top-1 at N."""
+    settings = settings or {}
+    sampler = dalle.sampler()
+    prompts = eval_prompts(n_per_category)
+    res: dict = {}
+    for cat, scenes in prompts.items():
+        if categories is not None and cat not in categories:
+            continue
+        heads = CATEGORY_HEADS[cat]
+        n1, top = [], {n: [] for n in ns if n > 1}
+        for k, scene in enumerate(scenes):
+            prompt = canonical_caption(scene)
+            out = sampler.sample(prompt, n=n_max, seed=k, **settings)
+            ok = judge(oracle, out.images, scene, heads)
+            n1.append(ok.mean())
+            if clip_engine is not None:
+                score = clip_score(clip_engine, prompt, out.images)
+                for n in top:
+                    top[n].append(bool(ok[int(np.argmax(score[:n]))]))
+            if progress:
+                progress()
+        res[cat] = {"1": float(np.mean(n1)), **{str(n): float(np.mean(v)) for n, v in top.items()},
+                    "prompts": len(scenes)}
+    return res
+
+
+def clip_score(engine, prompt: str, images: torch.Tensor) -> np.ndarray:
+    """Cosine similarity of each image (n, 3, S, S) in [0, 1] to the prompt under a ClipEngine
+    (images go through the engine's own preprocess transform, as photos do)."""
+    from PIL import Image
+
+    text = np.asarray(engine.encode_texts([prompt])).reshape(-1)
+    arr = (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    pixels = torch.stack([engine.preprocess(Image.fromarray(a)) for a in arr])
+    return np.asarray(engine.encode_pixels(pixels)) @ text

@@ -1,0 +1,255 @@
+"""Training on the synthetic world: image tokenizer, then BPE, then the transformer.
+
+Every stage is seeded and a pure function of its step (batch s of the tokenizer is scenes
+s*B..(s+1)*B of world `seed`; the transformer's captions change per epoch), checkpoints into a
+work directory every `ckpt_every` steps and resumes from there, and shows a tqdm bar.
+`run(out, config, seed, work, resume)` does all stages and writes the final (fp16) weights to `out`.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..synth.captions import captions as scene_captions, sample_caption
+from ..synth.render import render_background, render_batch
+from ..synth.sampling import scene_at, scene_rng
+from .model import DalleConfig, DalleTransformer
+from .text import TextTokenizer, train_bpe
+from .vqvae import VQConfig, VQVAE, psnr
+
+
+@dataclass
+class TrainConfig:
+    """One named recipe: model configs and step counts for both stages."""
+    name: str
+    vq: VQConfig
+    dalle: DalleConfig
+    vq_steps: int = 1500
+    vq_batch: int = 32
+    vq_lr: float = 2e-3
+    fg_weight: float = 8.0        # extra loss weight on object pixels (the oracle reads objects)
+    bpe_vocab: int = 512
+    bpe_scenes: int = 4000
+    tf_scenes: int = 30000        # scenes tokenized once for the transformer
+    tf_steps: int = 6000          # upper bound; the schedule also ends when tf_minutes are spent
+    tf_minutes: float = 25.0      # wall-clock budget of the transformer stage (shared CPUs vary 5x)
+    tf_batch: int = 48
+    tf_lr: float = 1e-3
+    warmup: int = 100
+    caption_dropout: float = 0.15  # share of empty captions (for classifier-free guidance)
+    ckpt_every: int = 100
+    extra: dict = field(default_factory=dict)
+
+
+CONFIGS = {
+    "small": TrainConfig("small", VQConfig(channels=32, res_blocks=1, max_mult=4, bottom_blocks=3),
+                         DalleConfig(n_layer=4, n_head=4, n_embd=160)),
+    "tiny": TrainConfig("tiny", VQConfig(channels=16, res_blocks=1, codebook_size=64, code_dim=16),
+                        DalleConfig(image_vocab=64, n_layer=2, n_head=2, n_embd=64),
+                        vq_steps=30, vq_batch=16, bpe_scenes=300, tf_scenes=512, tf_steps=40,
+                        tf_batch=32, tf_lr=3e-3, warmup=5, ckpt_every=20, tf_minutes=5.0),
+}
+
+
+def _seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+
+
+def _lr(step: int, total: int, peak: float, warmup: int, progress: float | None = None) -> float:
+    """Linear warmup, then cosine to 10 % of peak over `progress` (default step / total)."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup) if progress is None else progress
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def _save_ckpt(path: Path, **state) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)  # survives someone clearing var/ mid-run
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: an interrupted save never leaves a broken checkpoint
+
+
+# ---------------------------------------------------------------------------------------- tokenizer
+def vq_batch(seed: int, step: int, batch: int, size: int, fg_weight: float, split: str = "train"):
+    """(images (B, 3, S, S) float, loss weights (B, 1, S, S)) for tokenizer step `step`."""
+    scenes = [scene_at(seed, i, split) for i in range(step * batch, (step + 1) * batch)]
+    img = torch.from_numpy(render_batch(scenes, size)).permute(0, 3, 1, 2).float() / 255
+    bg = torch.from_numpy(np.stack([render_background(s.background, size) for s in scenes]))
+    bg = bg.permute(0, 3, 1, 2).float() / 255
+    fg = ((img - bg).abs().amax(1, keepdim=True) > 0.04).float()
+    return img, 1 + fg_weight * fg
+
+
+def train_tokenizer(tc: TrainConfig, seed: int, work: Path, resume: bool, log=print) -> VQVAE:
+    ckpt = work / "vq_ckpt.pt"
+    _seed_all(seed)
+    vq = VQVAE(tc.vq)
+    opt = torch.optim.Adam(vq.parameters(), lr=tc.vq_lr)
+    step = 0
+    if resume and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        vq.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
+        step = st["step"]
+        torch.set_rng_state(st["rng"])
+    vq.train()
+    bar = tqdm(range(step, tc.vq_steps), desc="tokenizer", initial=step, total=tc.vq_steps)
+    for step in bar:
+        x, w = vq_batch(seed, step, tc.vq_batch, tc.vq.image_size, tc.fg_weight)
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, tc.vq_steps, tc.vq_lr, tc.warmup)
+        rec, loss, st = vq(x, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 10 == 0:
+            s = vq.stats()
+            bar.set_postfix(psnr=f"{psnr(rec.detach().clamp(0, 1), x):.1f}",
+                            ppl=f"{s['perplexity']:.0f}", dead=s["dead_codes"])
+        if (step + 1) % tc.ckpt_every == 0 or step + 1 == tc.vq_steps:
+            _save_ckpt(ckpt, model=vq.state_dict(), opt=opt.state_dict(), step=step + 1,
+                       rng=torch.get_rng_state())
+    log(f"tokenizer: {tc.vq_steps} steps, codebook {vq.stats()}")
+    return vq.eval()
+
+
+# ---------------------------------------------------------------------------------------- text
+def fit_text_tokenizer(tc: TrainConfig, seed: int) -> TextTokenizer:
+    """BPE on several phrasings of scenes of every kind (split 'all': the words are shared)."""
+    texts = [c for i in range(tc.bpe_scenes)
+             for c in scene_captions(scene_at(seed + 1, i, "all"), scene_rng(seed + 1, i, "all", 1), 6)]
+    return TextTokenizer(train_bpe(texts, tc.bpe_vocab), tc.dalle.text_len)
+
+
+# ---------------------------------------------------------------------------------------- transformer
+@torch.no_grad()
+def tokenize_scenes(vq: VQVAE, seed: int, n: int, split: str = "train", batch: int = 512,
+                    offset: int = 10_000_000) -> torch.Tensor:
+    """Image tokens (n, G*G) int16 of scenes offset..offset+n of world `seed`."""
+    out = []
+    for a in tqdm(range(0, n, batch), desc="tokenize images"):
+        scenes = [scene_at(seed, offset + i, split) for i in range(a, min(n, a + batch))]
+        img = torch.from_numpy(render_batch(scenes, vq.cfg.image_size)).permute(0, 3, 1, 2)
+        out.append(vq.encode(img).to(torch.int16))
+    return torch.cat(out)
+
+
+def tf_batch(tok: TextTokenizer, images: torch.Tensor, seed: int, step: int, batch: int,
+             dropout: float, offset: int = 10_000_000):
+    """(text (B, T), image (B, N)) for transformer step `step`: a seeded permutation per epoch,
+    a fresh caption phrasing per epoch, `dropout` of captions emptied."""
+    n = len(images)
+    epoch, k = divmod(step * batch, n)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+    idx = perm[k:k + batch]
+    if len(idx) < batch:  # wrap into the next epoch's order
+        perm2 = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1000 + epoch + 1))
+        idx = torch.cat([idx, perm2[: batch - len(idx)]])
+    rng = np.random.default_rng([seed, step, 7])
+    caps = []
+    for i in idx.tolist():
+        if rng.random() < dropout:
+            caps.append("")
+        else:
+            scene = scene_at(seed, offset + i, "train")
+            caps.append(sample_caption(scene, scene_rng(seed, offset + i, "train", 1 + epoch)))
+    return tok.encode(caps), images[idx].long()
+
+
+def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor, seed: int,
+                      work: Path, resume: bool, log=print) -> tuple[DalleTransformer, list[float]]:
+    ckpt = work / "tf_ckpt.pt"
+    _seed_all(seed)
+    model = DalleTransformer(tc.dalle)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=tc.tf_lr, betas=(0.9, 0.95))
+    step, losses, spent = 0, [], 0.0
+    if resume and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
+        step, losses, spent = st["step"], st["losses"], st.get("seconds", 0.0)
+        torch.set_rng_state(st["rng"])
+        if st.get("done"):
+            return model.eval(), losses
+    model.train()
+    budget = tc.tf_minutes * 60
+    t0 = time.time() - spent
+
+    def progress(s: int) -> float:  # share of the run done: by steps or by the time budget
+        return max((s - tc.warmup) / max(1, tc.tf_steps - tc.warmup), (time.time() - t0) / budget)
+
+    bar = tqdm(range(step, tc.tf_steps), desc="transformer", initial=step, total=tc.tf_steps)
+    for step in bar:
+        p = progress(step)
+        if p >= 1.0:
+            log(f"transformer: time budget of {tc.tf_minutes} min reached at step {step}")
+            break
+        text, image = tf_batch(tok, images, seed, step, tc.tf_batch, tc.caption_dropout)
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, tc.tf_steps, tc.tf_lr, tc.warmup, p if step >= tc.warmup else None)
+        loss = model.loss(text, image)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        if (step + 1) % tc.ckpt_every == 0:
+            _save_ckpt(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step + 1,
+                       losses=losses, rng=torch.get_rng_state(), seconds=time.time() - t0)
+    _save_ckpt(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=len(losses), losses=losses,
+               rng=torch.get_rng_state(), seconds=time.time() - t0, done=True)
+    return model.eval(), losses
+
+
+# ---------------------------------------------------------------------------------------- all
+def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path | None = None,
+        resume: bool = False, threads: int = 2, log=print, stop_after: str = "all") -> Path:
+    """Train tokenizer, BPE and transformer; write fp16 weights + config.json to `out`."""
+    from .pipeline import save_pipeline
+
+    torch.set_num_threads(threads)
+    tc = CONFIGS[config]
+    out = Path(out)
+    work = Path(work or Path("var") / "dalle" / f"{config}-seed{seed}")
+    work.mkdir(parents=True, exist_ok=True)
+    times = {}
+    t0 = time.time()
+    vq = train_tokenizer(tc, seed, work, resume, log)
+    times["tokenizer_s"] = round(time.time() - t0, 1)
+    if stop_after == "tokenizer":
+        return work
+    tok = fit_text_tokenizer(tc, seed)
+    dcfg = DalleConfig(**{**tc.dalle.to_dict(), "text_vocab": tok.vocab_size,
+                          "image_vocab": tc.vq.codebook_size, "image_grid": tc.vq.grid})
+    tc.dalle = dcfg
+    t1 = time.time()
+    cache = work / f"tokens_{tc.tf_scenes}.pt"
+    if resume and cache.exists():
+        images = torch.load(cache)
+    else:
+        images = tokenize_scenes(vq, seed, tc.tf_scenes)
+        torch.save(images, cache)
+    model, losses = train_transformer(tc, tok, images, seed, work, resume, log)
+    times["transformer_s"] = round(time.time() - t1, 1)
+    facts = {"train_config": config, "seed": seed, "vq_steps": tc.vq_steps, "vq_batch": tc.vq_batch,
+             "tf_steps": len(losses), "tf_minutes_budget": tc.tf_minutes, "tf_batch": tc.tf_batch, "tf_scenes": tc.tf_scenes,
+             "caption_dropout": tc.caption_dropout, "times": times, "threads": threads,
+             "final_loss": float(np.mean(losses[-50:])), "first_loss": float(np.mean(losses[:10])),
+             "codebook": vq.stats(), "sampling": {"cond_scale": 2.0},
+             "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"}
+    save_pipeline(out, vq, tok, model, facts)
+    (work / "losses.json").write_text(json.dumps(losses))
+    log(f"saved {out} ({json.dumps(times)})")
+    return out
