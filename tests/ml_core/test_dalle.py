@@ -1,0 +1,184 @@
+"""ml_core.dalle: tokenizer, transformer, sampler, training, checkpoints (fast, CPU)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from ml_core.dalle import (DalleConfig, DalleTransformer, DalleWeightsError, Sampler, VQConfig, VQVAE,
+                           load_dalle)
+from ml_core.dalle.sampler import filter_logits, pick
+from ml_core.dalle.training import run, vq_batch
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def small_model(seed: int = 0) -> DalleTransformer:
+    torch.manual_seed(seed)
+    return DalleTransformer(DalleConfig(text_vocab=50, text_len=6, image_vocab=40, image_grid=4,
+                                        n_layer=2, n_head=2, n_embd=32)).eval()
+
+
+TEXT = torch.tensor([1, 5, 7, 9, 2, 0])
+
+
+# ---------------------------------------------------------------------------------------- tokenizer
+def test_vq_roundtrip_shapes():
+    vq = VQVAE(VQConfig(channels=16, codebook_size=64, code_dim=16)).eval()
+    x, w = vq_batch(0, 0, 4, 32, 4.0)
+    tokens = vq.encode(x)
+    assert tokens.shape == (4, 64) and tokens.dtype == torch.long
+    assert 0 <= int(tokens.min()) and int(tokens.max()) < 64
+    rec = vq.decode(tokens)
+    assert rec.shape == (4, 3, 32, 32) and 0 <= float(rec.min()) and float(rec.max()) <= 1
+    assert vq.encode((x * 255).round().byte()).shape == (4, 64)  # uint8 images accepted
+    assert w.shape == (4, 1, 32, 32) and float(w.max()) > 1  # objects weigh more
+
+
+def test_vq_codebook_usage_and_dead_code_restart():
+    torch.manual_seed(0)
+    vq = VQVAE(VQConfig(channels=16, codebook_size=32, code_dim=8))
+    opt = torch.optim.Adam(vq.parameters(), 2e-3)
+    for step in range(8):
+        x, w = vq_batch(0, step, 8, 32, 4.0)
+        _, loss, st = vq(x, w)
+        opt.zero_grad(), loss.backward(), opt.step()
+    stats = vq.stats()
+    assert stats["codebook_size"] == 32 and stats["perplexity"] > 1.0
+    # codes nobody picks are restarted on encoder outputs of the next batch
+    cb = vq.codebook
+    cb.ema_count[:16] = 0.0
+    cb.embed[:16] = 1e3  # far away: never chosen
+    vq(vq_batch(0, 99, 8, 32, 4.0)[0])
+    assert float(cb.embed[:16].abs().max()) < 1e2 and bool((cb.ema_count[:16] >= 0.5).all())
+    assert vq.stats()["dead_codes"] < 16
+
+
+# ---------------------------------------------------------------------------------------- transformer
+def test_transformer_is_causal():
+    m = small_model()
+    image = torch.randint(0, 40, (2, 15))
+    logits = m(TEXT[None].expand(2, -1), image)                     # (2, 6 + 15, V)
+    assert logits.shape == (2, 21, 40)
+    changed = image.clone()
+    changed[:, 9] = (changed[:, 9] + 1) % 40
+    logits2 = m(TEXT[None].expand(2, -1), changed)
+    pos = 6 + 9  # stream position of image token 9
+    assert torch.allclose(logits[:, :pos], logits2[:, :pos], atol=1e-6)
+    assert not torch.allclose(logits[:, pos:], logits2[:, pos:])
+
+
+def test_loss_shape_and_value():
+    m = small_model()
+    loss = m.loss(TEXT[None].expand(3, -1), torch.randint(0, 40, (3, 16))).detach()
+    assert loss.ndim == 0 and 2.0 < float(loss) < 6.0  # ~ln(40) at init
+
+
+# ---------------------------------------------------------------------------------------- sampler
+def test_cache_and_no_cache_greedy_agree_with_reference():
+    m = small_model()
+    s = Sampler(m)
+    cached = s.sample(TEXT, n=3, seed=1, temperature=0).tokens
+    uncached = s.sample(TEXT, n=3, seed=1, temperature=0, use_cache=False).tokens
+    reference = m.generate(TEXT[None].expand(3, -1), temperature=0)
+    assert torch.equal(cached, uncached) and torch.equal(cached, reference)
+    guided = s.sample(TEXT, n=2, seed=1, temperature=0, cond_scale=2.5)
+    assert torch.equal(guided.tokens, s.sample(TEXT, n=2, seed=1, temperature=0, cond_scale=2.5,
+                                               use_cache=False).tokens)
+
+
+def test_cache_and_no_cache_sampling_agree():
+    s = Sampler(small_model())
+    kw = dict(temperature=1.0, top_k=20, top_p=0.95, cond_scale=1.5)
+    assert torch.equal(s.sample(TEXT, n=4, seed=3, **kw).tokens,
+                       s.sample(TEXT, n=4, seed=3, use_cache=False, **kw).tokens)
+
+
+def test_same_seed_same_images_other_seed_other_images():
+    s = Sampler(small_model())
+    a = s.sample(TEXT, n=4, seed=7, top_k=30).tokens
+    assert torch.equal(a, s.sample(TEXT, n=4, seed=7, top_k=30).tokens)
+    assert not torch.equal(a, s.sample(TEXT, n=4, seed=8, top_k=30).tokens)
+    assert len({tuple(r.tolist()) for r in a}) > 1  # candidates differ from each other
+
+
+def test_candidate_i_invariant_to_n():
+    s = Sampler(small_model())
+    big = s.sample(TEXT, n=16, seed=5, top_p=0.9, cond_scale=2.0).tokens
+    small = s.sample(TEXT, n=4, seed=5, top_p=0.9, cond_scale=2.0).tokens
+    assert torch.equal(big[:4], small)
+
+
+def test_guidance_changes_outputs():
+    s = Sampler(small_model())
+    plain = s.sample(TEXT, n=8, seed=2, cond_scale=1.0).tokens
+    guided = s.sample(TEXT, n=8, seed=2, cond_scale=3.0).tokens
+    assert not torch.equal(plain, guided)
+
+
+def test_filters_and_pick():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]])
+    assert int((filter_logits(logits, 1.0, 2, None) > 0).sum()) == 2
+    probs = filter_logits(logits, 1.0, None, 0.5)
+    assert int((probs > 0).sum()) == 1 and abs(float(probs.sum()) - 1) < 1e-6
+    p = filter_logits(logits, 1.0, None, None)
+    assert int(pick(p, torch.tensor([0.0]))) == 0 and int(pick(p, torch.tensor([0.9999]))) == 4
+
+
+def test_previews_and_completion():
+    s = Sampler(small_model())
+    previews = list(s.stream(TEXT, n=2, seed=0))
+    assert [p.rows for p in previews] == [1, 2, 3, 4]
+    assert [p.tokens.shape[1] for p in previews] == [4, 8, 12, 16]
+    assert torch.equal(previews[1].tokens, previews[-1].tokens[:, :8])
+    done = previews[-1].tokens[0]
+    comp = s.complete(done, rows=2, prompt=TEXT, n=3, seed=9)
+    assert comp.tokens.shape == (3, 16) and bool((comp.tokens[:, :8] == done[:8]).all())
+
+
+# ---------------------------------------------------------------------------------------- training, weights
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("dalle_tiny")
+    run(out / "weights", config="tiny", seed=0, work=out / "work", threads=1, log=lambda m: None)
+    return out
+
+
+def test_tiny_training_loss_falls_and_pipeline_samples(tiny_weights):
+    losses = json.loads((tiny_weights / "work" / "losses.json").read_text())
+    assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+    dalle = load_dalle(tiny_weights / "weights")
+    out = dalle.sampler().sample("a red circle on the left", n=2, seed=0)
+    assert out.images.shape == (2, 3, 32, 32)
+    previews = list(dalle.sampler().stream("a red circle", n=1, seed=0))
+    assert previews[0].images.shape == (1, 3, 32, 32) and float(previews[0].images[0, :, -1].std()) == 0.0
+
+
+def test_missing_or_broken_weights_fail_clearly(tiny_weights, tmp_path):
+    with pytest.raises(DalleWeightsError) as e:
+        load_dalle(tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(e.value) and "python -m ml_core.train dalle" in str(e.value)
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_weights / "weights", broken)
+    (broken / "transformer.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DalleWeightsError, match="transformer.pt"):
+        load_dalle(broken)
+    (broken / "vqvae.pt").unlink()
+    with pytest.raises(DalleWeightsError, match="missing vqvae.pt"):
+        load_dalle(broken)
+    wrong = tmp_path / "wrong"
+    shutil.copytree(tiny_weights / "weights", wrong)
+    meta = json.loads((wrong / "config.json").read_text())
+    meta["transformer"]["n_embd"] = 96
+    (wrong / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(DalleWeightsError, match="cannot load transformer.pt"):
+        load_dalle(wrong)
