@@ -46,8 +46,8 @@ MAX_LOGIT_SCALE = 100.0
 class ClipRecipe:
     """What the batches look like (the optimisation settings live in TrainerConfig)."""
 
-    groups: int = 32  # anchors per batch
-    group_size: int = 4  # anchor + one-factor variants
+    groups: int = 26  # anchors per batch
+    group_size: int = 5  # anchor + one-factor variants
     partial: float = 0.35  # share of single-scene captions that name only some facts
     image_size: int = 64
 
@@ -175,7 +175,7 @@ def save(trainer: Trainer, model_cfg: dict, recipe: ClipRecipe, out: Path, *, fi
         "command": "python -m ml_core.train clip", "seed": trainer.config.seed, "steps": trainer.step,
         "trainer": asdict(trainer.config), "recipe": asdict(recipe),
         "train_seconds": round(trainer.elapsed, 1), "final_loss": round(float(np.mean(trainer.losses[-20:])), 4),
-        "logit_scale": round(float(model.logit_scale.exp()), 2),
+        "logit_scale": round(float(model.logit_scale.detach().exp()), 2),
         "parameters": sum(p.numel() for p in model.parameters()),
         "weights_bytes": weights.stat().st_size, "torch": torch.__version__, "open_clip": open_clip.__version__,
         "device": str(trainer.device), "machine": platform.machine(),

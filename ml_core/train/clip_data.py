@@ -12,8 +12,8 @@ caption naming only some facts ("a red shape", "three circles", "a shape at the 
 tower also understands the short queries zero-shot prompts and users write. Such a caption is true
 of many images, so every caption gets a *meaning key* and every scene the set of keys it makes
 true; ``match[i, j]`` says caption j is true of image i, and the loss ignores those pairs instead
-of pushing them apart. Pair anchors also bring two false canonical captions (relation swapped,
-colours swapped) as extra text-only negatives.
+of pushing them apart. Every image also brings one false canonical caption one factor away
+(relation swapped, colours swapped, another shape...) as an extra text-only negative.
 
 Every batch is a pure function of (seed, step): resuming at step k re-creates batch k exactly.
 """
@@ -30,6 +30,8 @@ from ml_core.synth.vocab import (COLOUR_WORDS, COUNT_WORDS, POSITION_PHRASES, SH
 
 SINGLE_FACTORS = ("shape", "colour", "position", "count", "shape")
 PAIR_FACTORS = ("shape", "colour", "relation", "swap_colours", "swap_shapes", "relation")
+TEXT_SINGLE_FACTORS = ("shape", "shape", "position", "count", "colour")
+TEXT_PAIR_FACTORS = ("swap_relation", "swap_colours", "swap_shapes", "shape")
 FACTS = ("colour", "shape", "count", "position")
 GENERIC_NOUNS = (("shape", "shapes"), ("object", "objects"), ("thing", "things"), ("figure", "figures"))
 PARTIAL_TEMPLATES = ("{np}", "a photo of {np}", "an image of {np}", "a picture of {np}", "there is {np}")
@@ -186,12 +188,23 @@ def clip_batch(seed: int, step: int, groups: int = 32, group_size: int = 4, size
         text, key = caption_for(s, rng, partial)
         texts.append(text)
         keys.append(key)
-    for s in anchors:  # extra text-only negatives for pair anchors
-        if s.kind == "pair":
-            for false in (_swap_relation_scene(s), _swap(s, "colour")):
-                texts.append(canonical_caption(false))
-                keys.append(caption_key(false, texts[-1]))
+    for s in scenes:  # one false canonical caption per image: text-only hard negatives
+        false = text_negative(s, rng, split)
+        if false is not None:
+            texts.append(canonical_caption(false))
+            keys.append(caption_key(false, texts[-1]))
     return ClipBatch(render_batch(scenes, size), texts, match_matrix(scenes, keys), scenes)
+
+
+def text_negative(scene, rng, split: str = "train"):
+    """A scene one factor away whose canonical caption is false for ``scene`` (or None): relation
+    swapped / colours swapped / shapes swapped / a shape changed for pairs, mostly a shape change
+    for single scenes. The eval's relation and binding negatives are the first two."""
+    factors = TEXT_PAIR_FACTORS if scene.kind == "pair" else TEXT_SINGLE_FACTORS
+    factor = _pick(rng, factors)
+    if factor == "swap_relation":
+        return _swap_relation_scene(scene)
+    return one_variant(scene, factor, rng, split)
 
 
 def _swap_relation_scene(scene):
