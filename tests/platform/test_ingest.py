@@ -184,3 +184,12 @@ def test_broken_zip_is_reported(ingest, collection, owner, settings):
     report = ingest(collection, owner, ("bad.zip", b"PK\x03\x04garbage"))
     assert report.rejected[0]["filename"] == "bad.zip" and "zip" in report.rejected[0]["reason"]
     assert media_files(settings.MEDIA_ROOT) == []
+
+
+def test_heic_is_accepted_where_pillow_heif_is_installed(ingest, collection, owner):
+    pytest.importorskip("pillow_heif")
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 30)).save(buf, "HEIF")
+    report = ingest(collection, owner, ("phone.heic", buf.getvalue()))
+    photo = Photo.objects.get(pk=report.created[0]["id"])
+    assert (photo.format, photo.width, photo.height, photo.thumbs_ready) == ("heic", 64, 48, True)
