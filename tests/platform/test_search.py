@@ -325,6 +325,9 @@ def test_api_shape(owner, collection):
     top = body["results"][0]
     assert top["photo"]["id"] == ids[0] and top["photo"]["collection"] == collection.pk
     assert top["photo"]["thumbnail_url"].endswith(f"/api/photos/{ids[0]}/thumbnail/") and top["score"] > 0.99
+    from atelier.api.serializers import PhotoSerializer
+
+    assert top["photo"] == dict(PhotoSerializer(Photo.objects.get(pk=ids[0])).data), "the API's photo shape, exactly"
     upload = api_for(owner).post("/api/search/", {"image": io.BytesIO(image_bytes("PNG"))}, format="multipart")
     assert upload.status_code == 200 and len(upload.json()["results"]) == 3 + 3
 

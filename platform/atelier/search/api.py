@@ -6,7 +6,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from atelier.api.serializers import PhotoSerializer
+from django.urls import reverse
+from rest_framework import serializers
 from atelier.search.params import search_kwargs
 from atelier.search.services import SearchError, SearchNotFound, SearchResults, SearchUnavailable, search_photos
 
@@ -22,8 +23,31 @@ FILTER_PARAMS = [
 ]
 
 
+_DATETIME = serializers.DateTimeField()
+PLAIN_FIELDS = ("id", "filename", "title", "caption", "format", "width", "height", "bytes", "sha256",
+                "thumbs_ready", "process_error")
+
+
+def photo_json(photo, urls: dict) -> dict:
+    """PhotoSerializer's shape, built directly: a results page serializes up to 100 photos and the
+    generic serializer (two `reverse` calls per photo) was a third of a search's time."""
+    out = {name: getattr(photo, name) for name in PLAIN_FIELDS}
+    out["collection"] = photo.collection_id
+    out["taken_at"] = _DATETIME.to_representation(photo.taken_at) if photo.taken_at else None
+    out["created_at"] = _DATETIME.to_representation(photo.created_at)
+    out["thumbnail_url"] = urls["thumbnail"].format(photo.pk)
+    out["original_url"] = urls["original"].format(photo.pk)
+    return out
+
+
+def _url_patterns() -> dict:
+    return {name: reverse(f"api-photo-{name}", args=[987654321]).replace("987654321", "{}")
+            for name in ("thumbnail", "original")}
+
+
 def results_json(results: SearchResults, request) -> dict:
-    photos = PhotoSerializer([h.photo for h in results.hits], many=True, context={"request": request}).data
+    urls = _url_patterns()
+    photos = [photo_json(h.photo, urls) for h in results.hits]
     return {
         "results": [{"photo": p, "score": round(h.score, 4), "keyword_match": h.keyword}
                     for p, h in zip(photos, results.hits)],

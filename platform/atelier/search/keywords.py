@@ -10,12 +10,17 @@ from django.db.models import Q
 
 TSV = "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(caption, '') || ' ' || coalesce(filename, ''))"
 MAX_KEYWORD_HITS = 50
+SCAN_LIMIT = 200_000  # without full-text indexes, skip keyword matching over more photos than this
 
 
-def keyword_matches(photos, phrases: list[str], *, limit: int = MAX_KEYWORD_HITS) -> list[int]:
-    """Ids of ``photos`` whose text contains every phrase, newest first."""
+def keyword_matches(photos, phrases: list[str], *, limit: int = MAX_KEYWORD_HITS, scope_size: int = 0) -> list[int]:
+    """Ids of ``photos`` whose text contains every phrase, newest first.
+
+    ``scope_size`` (how many photos ``photos`` may hold) lets the non-PostgreSQL fallback, a table
+    scan, step aside over very large scopes instead of adding seconds to a search.
+    """
     phrases = [p for p in phrases if len(p) >= 2]
-    if not phrases:
+    if not phrases or (connection.vendor != "postgresql" and scope_size > SCAN_LIMIT):
         return []
     if connection.vendor == "postgresql":
         where = [f"{TSV} @@ plainto_tsquery('simple', %s)"] * len(phrases)

@@ -187,7 +187,7 @@ def _keywords(photos, terms, allow: AllowList) -> list[int]:
     phrases = query.keyword_text(terms)
     if not phrases or not len(allow):
         return []
-    return keyword_matches(photos, phrases)
+    return keyword_matches(photos, phrases, scope_size=len(allow))
 
 
 # -- ranking ------------------------------------------------------------------------------------
