@@ -181,18 +181,25 @@ def bench_autofaiss(n: int, xb_dir: Path, xq: np.ndarray, truth: np.ndarray, bud
 def http_bench(n: int) -> dict | None:
     """p50/p99 of the platform's search endpoint over ``n`` photos, or None when unavailable.
 
-    Hook for the platform engineer: import the search service, index ``n`` photos and time
-    the endpoint with Django's test client. Returns None while the platform or its search app
-    cannot be imported, so this bench runs on its own.
+    Runs ``atelier.search.benchmark`` in a child process (its own Django setup and a throwaway
+    database: PostgreSQL when DATABASE_URL points at one, else SQLite): ``n`` photo rows with
+    embeddings, the index built by the index service, GET /api/search/ timed through Django's
+    test client with the demo model (random:atelier-demo-clip while the demo weights are absent).
+    Returns None while the platform or its search app cannot be imported or the run fails.
     """
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}"}
     try:
-        sys.path.insert(0, str(ROOT / "platform"))
-        import importlib
-
-        importlib.import_module("atelier.search.services")
-    except Exception:
+        done = subprocess.run([sys.executable, "-m", "atelier.search.benchmark", "--n", str(n)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=3600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"  http bench failed: {exc}")
         return None
-    return None  # not wired yet: keys stay null
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines or not lines[-1].startswith("{"):
+        print(f"  http bench failed (exit {done.returncode}): {done.stderr[-500:]}")
+        return None
+    print("\n".join("  " + line for line in lines[:-1]))
+    return json.loads(lines[-1])
 
 
 # -- driver -------------------------------------------------------------------------------

@@ -155,8 +155,8 @@ def test_no_leak_through_search_similar_thumbnails_or_api(crowd, client):
 
 
 def test_members_see_private_collections_they_belong_to(crowd):
+    search_photos(user=crowd["alice"], text="red circle", limit=20)  # caches warm
     add_member(crowd["secret_collection"], crowd["alice"], "viewer")
-    allow_cache.invalidate()
     got = ids_of(search_photos(user=crowd["alice"], text="red circle", limit=20))
     assert set(got) <= set(crowd["secret"]), "now the nearest thousand are visible to alice"
 
@@ -300,7 +300,7 @@ def test_filters_by_collection_date_format_and_a_registered_tag_filter(owner, ma
     assert set(ids_of(window)) == {in_a[1], in_a[2]}
     with pytest.raises(SearchError, match="tags"):
         search_photos(user=owner, text="x", tags=["cat"])
-    filters.register_filter("tags")(lambda photos, names: photos.filter(title__in=names) if False else photos.filter(pk=in_b[0]))
+    filters.register_filter("tags")(lambda photos, names: photos.filter(pk=in_b[0]) if names == ["cat"] else photos.none())
     try:
         assert ids_of(search_photos(user=owner, text="x", tags=["cat"])) == [in_b[0]]
     finally:

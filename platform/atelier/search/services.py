@@ -131,7 +131,8 @@ def _query_vector(*, user, model_id, text, image, similar_to):
     row = PhotoEmbedding.objects.filter(photo=photo, model_id=model_id, vector__isnull=False).first()
     if row is None:
         raise SearchError("this photo has no embedding yet: try again once it is processed")
-    return row.as_array() / max(np.linalg.norm(row.as_array()), 1e-6), [], photo.pk
+    stored = row.as_array()
+    return stored / max(float(np.linalg.norm(stored)), 1e-6), [], photo.pk
 
 
 def _text_vector(text: str):
