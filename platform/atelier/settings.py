@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "atelier.jobs",
     "atelier.library",
     "atelier.embeddings",
+    "atelier.pluginhost",
     "atelier.api",
     "atelier.search",
 ]
@@ -70,6 +71,13 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
+# Plugins: found before Django starts, installed as apps (docs/plugins.md).
+from atelier.pluginhost.discovery import discover  # noqa: E402
+
+ATELIER_PLUGINS = discover(REPO_DIR / "plugins", disabled={
+    n.strip() for n in os.environ.get("ATELIER_PLUGINS_DISABLED", "").split(",") if n.strip()})
+INSTALLED_APPS += ATELIER_PLUGINS.apps
+
 ROOT_URLCONF = "atelier.urls"
 WSGI_APPLICATION = "atelier.wsgi.application"
 ASGI_APPLICATION = "atelier.asgi.application"
@@ -85,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "atelier.core.context.site",
+                "atelier.pluginhost.context.plugin_nav",
             ],
         },
     },

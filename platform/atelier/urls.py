@@ -5,6 +5,7 @@ from django.urls import include, path
 from atelier.core.views import healthz
 from atelier.jobs.views import jobs_page
 from atelier.library import views as library_views
+from atelier.pluginhost.urls import plugin_urlpatterns
 
 urlpatterns = [
     path("", library_views.home, name="home"),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("photos/<int:photo_id>/", library_views.photo, name="photo"),
     path("jobs/", jobs_page, name="jobs"),
     path("api/", include("atelier.api.urls")),
+    *plugin_urlpatterns(),
     path("admin/", admin.site.urls),
 ]
 

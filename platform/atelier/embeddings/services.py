@@ -5,11 +5,13 @@ from functools import lru_cache
 
 import numpy as np
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from atelier.embeddings.models import PhotoEmbedding
 from atelier.library import storage
 from atelier.library.models import Collection, Photo
+from atelier.library.signals import photos_embedded
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,9 @@ def embed_batch(photos: list[Photo], engine) -> int:
                                        vector=PhotoEmbedding.pack(result.vectors[i])))
     # A redelivered batch may find some rows already written: they are kept, not duplicated.
     PhotoEmbedding.objects.bulk_create(rows, ignore_conflicts=True)
+    embedded = [p.pk for i, p in enumerate(photos) if i not in result.errors]
+    if embedded:
+        transaction.on_commit(lambda: photos_embedded.send(sender=PhotoEmbedding, photo_ids=embedded, model_id=result.model_id))
     return len(rows)
 
 

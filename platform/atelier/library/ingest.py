@@ -18,7 +18,7 @@ from atelier.library import storage
 from atelier.library.archives import ArchiveRejected, is_zip, iter_zip_members
 from atelier.library.imaging import EXTENSION, BadImage, inspect_image
 from atelier.library.models import Collection, Photo
-from atelier.library.signals import photos_created
+from atelier.library.signals import photos_created, photos_deleted
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,8 @@ def start_processing_pending(*, collection: Collection, user) -> int | None:
 
 def do_delete_photo(*, photo: Photo) -> None:
     """Deletes the row; the files go too unless another collection holds the same content."""
-    sha, fmt = photo.sha256, photo.format
+    sha, fmt, photo_id = photo.sha256, photo.format, photo.pk
     photo.delete()
+    transaction.on_commit(lambda: photos_deleted.send(sender=Photo, photo_ids=[photo_id]))
     if not Photo.objects.filter(sha256=sha).exists():
         transaction.on_commit(lambda: storage.remove_files_for(sha, fmt))

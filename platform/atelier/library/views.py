@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from atelier.library import permissions, selectors, services
 from atelier.library.models import Collection, Membership
+from atelier.pluginhost.manager import page_panels
 
 
 def home(request):
@@ -36,10 +37,12 @@ def collection(request, collection_id: int):
     role = permissions.collection_role(request.user, found)
     photos = found.photos.order_by("-created_at", "-id")[:500]
     members = found.memberships.select_related("user") if permissions.can_admin(request.user, found) else None
-    return render(request, "library/collection.html", {
+    context = {
         "collection": found, "photos": photos, "role": role, "members": members, "roles": Membership.Role.values,
         "can_edit": permissions.can_edit(request.user, found), "can_admin": permissions.can_admin(request.user, found),
-    })
+    }
+    context["plugin_panels"] = page_panels("collection", request, context)
+    return render(request, "library/collection.html", context)
 
 
 @login_required

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class NearDupConfig(AppConfig):
+    name = "plugins.neardup"
+    label = "neardup"

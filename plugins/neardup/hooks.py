@@ -1,0 +1,13 @@
+"""The plugin's hook implementations: a panel on collection pages linking to its groups."""
+from django.urls import reverse
+from django.utils.html import format_html
+
+from atelier.pluginhost.hookspecs import hookimpl
+
+
+@hookimpl
+def extra_page_panels(page, context):
+    if page != "collection":
+        return []
+    url = reverse("neardup:groups", args=[context["collection"].pk])
+    return [format_html('<p class="plugin-panel"><a href="{}">Find near-duplicates</a> in this collection</p>', url)]
