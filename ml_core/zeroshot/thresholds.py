@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_STD_K = 2.0
+DEFAULT_STD_K = 1.0
 
 
 def distribution_threshold(scores: np.ndarray, k: float = DEFAULT_STD_K) -> float:

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "atelier.pluginhost",
     "atelier.api",
     "atelier.search",
+    "atelier.tagging",
 ]
 
 MIDDLEWARE = [
@@ -223,3 +224,11 @@ ATELIER_SEARCH_ALLOW_TTL_S = float(os.environ.get("ATELIER_SEARCH_ALLOW_TTL_S", 
 ATELIER_SEARCH_MIN_SCORE = float(os.environ["ATELIER_SEARCH_MIN_SCORE"]) if os.environ.get("ATELIER_SEARCH_MIN_SCORE") else None
 # Results closer than this (cosine) to a better one are collapsed into it.
 ATELIER_SEARCH_DUPLICATE_COSINE = float(os.environ.get("ATELIER_SEARCH_DUPLICATE_COSINE", 0.98))
+
+# --- Tagging --------------------------------------------------------------------------------
+# Default cutoff of a multi-label tag: mean + K·std of its cosine scores over the collection.
+ATELIER_TAG_STD_K = float(os.environ.get("ATELIER_TAG_STD_K", 1.0))
+# Decided examples (accepted + rejected, both kinds) a tag needs before its cutoff is learned.
+ATELIER_TAG_MIN_DECISIONS = env_int("ATELIER_TAG_MIN_DECISIONS", 2)
+# Tag new photos as soon as they are embedded.
+ATELIER_TAG_ON_EMBED = env_bool("ATELIER_TAG_ON_EMBED", True)

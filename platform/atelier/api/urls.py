@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -19,5 +19,6 @@ urlpatterns = [
     path("search/", search_api.SearchView.as_view(), name="api-search"),
     path("search/page/", search_views.search_page, name="search-page"),
     path("photos/<int:photo_id>/similar/", search_api.SimilarView.as_view(), name="api-photo-similar"),
+    path("", include("atelier.tagging.api_urls")),
     *router.urls,
 ]

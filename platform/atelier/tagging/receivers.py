@@ -1,0 +1,38 @@
+"""New photos are tagged as soon as they are embedded; the search gets a `tags` filter."""
+import logging
+
+from django.conf import settings
+from django.dispatch import receiver
+
+from atelier.library.signals import photos_embedded
+from atelier.search.filters import register_filter
+
+log = logging.getLogger(__name__)
+
+
+@receiver(photos_embedded, dispatch_uid="atelier.tagging.tag_new_photos")
+def tag_new_photos(sender, photo_ids, model_id, **kwargs):
+    from atelier.tagging import services
+    from atelier.tagging.models import Vocabulary
+
+    if not settings.ATELIER_TAG_ON_EMBED or not Vocabulary.objects.exists():
+        return
+    try:
+        if services.current_model_id() != model_id:
+            return
+        services.tag_new_photos(photo_ids=list(photo_ids), model_id=model_id)
+    except Exception:  # noqa: BLE001 - tagging must never break embedding; the next job catches up
+        log.exception("tagging %d new photos failed", len(photo_ids))
+
+
+@register_filter("tags")
+def by_tags(photos, names):
+    """Photos with an accepted tag of any of these names (case-insensitive)."""
+    if isinstance(names, str):
+        names = [names]
+    from django.db.models import Q
+
+    match = Q()
+    for name in names:
+        match |= Q(phototags__tag__name__iexact=str(name).strip())
+    return photos.filter(match, phototags__state="accepted").distinct()

@@ -1,0 +1,154 @@
+"""Tagging: jobs write suggestions, decisions are never overwritten, only changed tags are re-scored,
+new photos are tagged when embedded, thresholds are learned, the search filter."""
+import numpy as np
+import pytest
+
+from atelier.embeddings import services as embedding_services
+from atelier.embeddings.models import PhotoEmbedding
+from atelier.jobs.models import Job
+from atelier.library.models import Photo
+from atelier.library.signals import photos_embedded
+from atelier.tagging import services
+from atelier.tagging.models import PhotoTag, Tag, TagScoring
+
+pytestmark = pytest.mark.django_db
+SMALL = "random:atelier-demo-clip"
+COLOURS = ["red", "blue", "green"]
+
+
+@pytest.fixture(autouse=True)
+def small_model(settings):
+    settings.ATELIER_CLIP_MODEL = SMALL
+    embedding_services._status.cache_clear()
+
+
+def tag_vectors(names, templates=None):
+    from ml_core.clip import get_engine
+    from ml_core.zeroshot import tag_matrix
+
+    return tag_matrix(get_engine(SMALL).encode_texts, names, templates)
+
+
+def add_photos(collection, vectors, start=0):
+    photos = []
+    for i, v in enumerate(vectors):
+        photo = Photo.objects.create(collection=collection, sha256=f"{start + i:064d}", filename=f"p{start + i}.png",
+                                     format="png", width=8, height=8, bytes=1)
+        PhotoEmbedding.objects.create(photo=photo, model_id=SMALL, dim=len(v), vector=PhotoEmbedding.pack(v))
+        photos.append(photo)
+    return photos
+
+
+def near(vector, rng, noise=0.02):
+    v = vector + noise * rng.normal(size=vector.shape)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+@pytest.fixture
+def colour_photos(collection):
+    """4 photos near each colour's tag vector: [red×4, blue×4, green×4]."""
+    rng = np.random.default_rng(0)
+    m = tag_vectors(COLOURS)
+    return add_photos(collection, [near(m[c], rng) for c in range(3) for _ in range(4)])
+
+
+def run_job(owner, collection, capture, **kw):
+    with capture(execute=True):
+        job_id = services.start_tagging_job(user=owner, collection=collection, **kw)
+    return Job.objects.get(pk=job_id) if job_id else None
+
+
+def test_job_writes_exclusive_suggestions_with_confidence(owner, collection, colour_photos, django_capture_on_commit_callbacks):
+    services.do_create_vocabulary(user=owner, collection=collection, name="colour", mode="exclusive", tags=COLOURS,
+                                  min_probability=0.3)
+    job = run_job(owner, collection, django_capture_on_commit_callbacks)
+    assert (job.kind, job.state, job.done, job.total) == ("tag_photos", "succeeded", 1, 1)
+    rows = PhotoTag.objects.select_related("tag", "photo")
+    assert rows.count() == 12
+    for row in rows:
+        expected = COLOURS[int(row.photo.filename[1:-4]) // 4]
+        assert row.tag.name == expected and row.state == "suggested" and 0.3 <= row.confidence <= 1
+    assert run_job(owner, collection, django_capture_on_commit_callbacks) is None  # nothing changed
+
+
+def test_decisions_are_never_overwritten_by_a_later_job(owner, collection, colour_photos, django_capture_on_commit_callbacks):
+    vocab = services.do_create_vocabulary(user=owner, collection=collection, name="colour", mode="exclusive",
+                                          tags=COLOURS, min_probability=0.3)
+    run_job(owner, collection, django_capture_on_commit_callbacks)
+    red_on_red = PhotoTag.objects.get(photo=colour_photos[0], tag__name="red")
+    red_on_blue_photo = PhotoTag.objects.get(photo=colour_photos[4])
+    services.do_decide(user=owner, collection=collection, phototag_ids=[red_on_red.pk], state="rejected")
+    services.do_decide(user=owner, collection=collection, phototag_ids=[red_on_blue_photo.pk], state="accepted")
+    blue = Tag.objects.get(vocabulary=vocab, name="blue")
+    services.do_update_tag(user=owner, tag=blue, synonyms=["azure"])  # exclusive: whole vocabulary again
+    run_job(owner, collection, django_capture_on_commit_callbacks, force=True)
+    red_on_red.refresh_from_db()
+    red_on_blue_photo.refresh_from_db()
+    assert red_on_red.state == "rejected" and red_on_red.decided_by == owner
+    assert red_on_blue_photo.state == "accepted"
+    assert PhotoTag.objects.filter(photo=colour_photos[0]).count() == 1  # no new suggestion beside the decision
+    # undo puts it back to suggested
+    services.do_decide(user=owner, collection=collection, phototag_ids=[red_on_red.pk], state="suggested")
+    red_on_red.refresh_from_db()
+    assert red_on_red.state == "suggested" and red_on_red.decided_by is None
+
+
+def test_only_changed_tags_are_rescored(owner, collection, colour_photos, django_capture_on_commit_callbacks, monkeypatch):
+    vocab = services.do_create_vocabulary(user=owner, collection=collection, name="things", mode="multi", tags=COLOURS)
+    run_job(owner, collection, django_capture_on_commit_callbacks)
+    assert TagScoring.objects.count() == 3
+    red_rows = set(PhotoTag.objects.filter(tag__name="red").values_list("pk", flat=True))
+    assert red_rows, "the red photos are suggested red"
+    green = Tag.objects.get(vocabulary=vocab, name="green")
+    services.do_update_tag(user=owner, tag=green, synonyms=["emerald"])
+    assert [t.name for t in services.stale_tags(vocab, collection, SMALL)] == ["green"]
+    scored = []
+    original = services.score_vocabulary
+    monkeypatch.setattr(services, "score_vocabulary", lambda **kw: scored.append(kw) or original(**kw))
+    job = run_job(owner, collection, django_capture_on_commit_callbacks)
+    assert job.state == "succeeded" and len(scored) == 1
+    assert set(PhotoTag.objects.filter(tag__name="red").values_list("pk", flat=True)) == red_rows  # untouched
+    assert TagScoring.objects.get(tag=green).version == 2
+    services.do_update_tag(user=owner, tag=green, threshold=0.99)  # a new cutoff: selected again
+    run_job(owner, collection, django_capture_on_commit_callbacks)
+    assert not PhotoTag.objects.filter(tag=green).exists()
+
+
+def test_new_photos_are_tagged_when_embedded(owner, collection, colour_photos, django_capture_on_commit_callbacks):
+    services.do_create_vocabulary(user=owner, collection=collection, name="colour", mode="exclusive", tags=COLOURS,
+                                  min_probability=0.3)
+    run_job(owner, collection, django_capture_on_commit_callbacks)
+    new = add_photos(collection, [near(tag_vectors(["green"])[0], np.random.default_rng(5))], start=100)
+    photos_embedded.send(sender=PhotoEmbedding, photo_ids=[new[0].pk], model_id=SMALL)
+    assert PhotoTag.objects.get(photo=new[0]).tag.name == "green"
+
+
+def test_multi_thresholds_default_from_distribution_and_learned_from_decisions(owner, collection, colour_photos, django_capture_on_commit_callbacks):
+    vocab = services.do_create_vocabulary(user=owner, collection=collection, name="things", mode="multi", tags=["red"])
+    run_job(owner, collection, django_capture_on_commit_callbacks)
+    red = vocab.tags.get()
+    scoring = TagScoring.objects.get(tag=red)
+    ids, vectors = embedding_services.stored_vectors(SMALL)
+    cos = vectors @ tag_vectors(["red"])[0]
+    assert scoring.cutoff == pytest.approx(cos.mean() + 1.0 * cos.std(), abs=1e-4)
+    rows = {pt.photo_id: pt for pt in PhotoTag.objects.filter(tag=red)}
+    person = [services.do_add_photo_tag(user=owner, photo=p, tag=red) for p in colour_photos[:2]]
+    assert all(p.state == "accepted" and p.source == "person" for p in person)
+    for p in colour_photos[4:6]:
+        services.do_add_photo_tag(user=owner, photo=p, tag=red)
+    rejected = PhotoTag.objects.filter(photo__in=colour_photos[4:6], tag=red)
+    services.do_decide(user=owner, collection=collection, phototag_ids=list(rejected.values_list("pk", flat=True)), state="rejected")
+    red.refresh_from_db()
+    assert red.learned_threshold is not None
+    assert cos[np.isin(ids, [p.pk for p in colour_photos[4:6]])].max() < red.learned_threshold < cos[np.isin(ids, [p.pk for p in colour_photos[:2]])].min()
+    assert not TagScoring.objects.filter(tag=red).exists()  # re-selected by the next job
+    assert rows
+
+
+def test_tags_search_filter_uses_accepted_tags(owner, collection, colour_photos):
+    from atelier.search.filters import apply_filters
+
+    vocab = services.do_create_vocabulary(user=owner, collection=collection, name="v", tags=["Red"])
+    services.do_add_photo_tag(user=owner, photo=colour_photos[0], tag=vocab.tags.get())
+    found = apply_filters(Photo.objects.all(), {"tags": ["red"]})
+    assert list(found) == [colour_photos[0]]
