@@ -17,6 +17,7 @@ urlpatterns = [
     path("collections/<int:collection_id>/members/", library_views.collection_member, name="collection-member"),
     path("photos/<int:photo_id>/", library_views.photo, name="photo"),
     path("jobs/", jobs_page, name="jobs"),
+    path("", include("atelier.tagging.urls")),
     path("api/", include("atelier.api.urls")),
     *plugin_urlpatterns(),
     path("admin/", admin.site.urls),
