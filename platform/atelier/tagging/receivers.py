@@ -1,11 +1,10 @@
-"""New photos are tagged as soon as they are embedded; the search gets a `tags` filter."""
+"""New photos are tagged as soon as they are embedded; the `tags` search filter (registered by ready())."""
 import logging
 
 from django.conf import settings
 from django.dispatch import receiver
 
 from atelier.library.signals import photos_embedded
-from atelier.search.filters import register_filter
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,6 @@ def tag_new_photos(sender, photo_ids, model_id, **kwargs):
         log.exception("tagging %d new photos failed", len(photo_ids))
 
 
-@register_filter("tags")
 def by_tags(photos, names):
     """Photos with an accepted tag of any of these names (case-insensitive)."""
     if isinstance(names, str):
@@ -36,3 +34,11 @@ def by_tags(photos, names):
     for name in names:
         match |= Q(phototags__tag__name__iexact=str(name).strip())
     return photos.filter(match, phototags__state="accepted").distinct()
+
+
+def register_search_filter() -> None:
+    """Adds `tags` to the search filters (atelier.search.filters.register_filter)."""
+    from atelier.search.filters import available_filters, register_filter
+
+    if "tags" not in available_filters():
+        register_filter("tags")(by_tags)
