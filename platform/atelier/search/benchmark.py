@@ -147,11 +147,12 @@ def _measure(n: int, requests: int, spec: str, db_url: str) -> dict:
     client.force_login(user)
     for q in QUERIES:  # warm: text cache, allow-list cache, connection
         assert client.get("/api/search/", {"q": q, "limit": 20}).status_code == 200
-    times = []
+    times, slowest = [], []
     for i in range(requests):
         t = time.perf_counter()
         response = client.get("/api/search/", {"q": QUERIES[i % len(QUERIES)], "limit": 20})
         times.append((time.perf_counter() - t) * 1000)
+        slowest = sorted(slowest + [(times[-1], QUERIES[i % len(QUERIES)])], reverse=True)[:5]
         assert response.status_code == 200 and len(response.json()["results"]) == 20
     p50, p99 = np.percentile(times, [50, 99])
     result = {"n": n, "model": spec, "database": db_url.split(":")[0], "index": index.factory, "nprobe": index.nprobe,
@@ -161,6 +162,7 @@ def _measure(n: int, requests: int, spec: str, db_url: str) -> dict:
     print(f"HTTP GET /api/search/ over {n:,} photos ({result['database']}, model {spec}, {index.factory} nprobe {index.nprobe})")
     print(f"  fill {fill_s:.1f} s, index build {build_s:.1f} s, uncached text encode {encode_ms:.1f} ms")
     print(f"  {requests} requests: p50 {p50:.2f} ms, p99 {p99:.2f} ms, mean {np.mean(times):.2f} ms")
+    print("  slowest: " + ", ".join(f"{ms:.0f} ms {q!r}" for ms, q in slowest))
     return result
 
 
