@@ -7,6 +7,7 @@ import sys
 SUBCOMMANDS: dict[str, str] = {
     "clip": "ml_core.eval.clip",
     "dalle": "ml_core.eval.dalle",
+    "tagging": "ml_core.eval.tagging",
 }
 
 
