@@ -31,7 +31,7 @@ class TrainConfig:
     name: str
     vq: VQConfig
     dalle: DalleConfig
-    vq_steps: int = 1500
+    vq_steps: int = 2000
     vq_batch: int = 32
     vq_lr: float = 2e-3
     fg_weight: float = 8.0        # extra loss weight on object pixels (the oracle reads objects)
@@ -49,8 +49,9 @@ class TrainConfig:
 
 
 CONFIGS = {
-    "small": TrainConfig("small", VQConfig(channels=32, res_blocks=1, max_mult=4, bottom_blocks=3),
-                         DalleConfig(n_layer=4, n_head=4, n_embd=160)),
+    "small": TrainConfig("small", VQConfig(downsample=2, channels=32, res_blocks=1, max_mult=2,
+                                           bottom_blocks=2, loss="l1grad"),
+                         DalleConfig(n_layer=4, n_head=4, n_embd=128), tf_batch=32, tf_lr=2e-3),
     "tiny": TrainConfig("tiny", VQConfig(channels=16, res_blocks=1, codebook_size=64, code_dim=16),
                         DalleConfig(image_vocab=64, n_layer=2, n_head=2, n_embd=64),
                         vq_steps=30, vq_batch=16, bpe_scenes=300, tf_scenes=512, tf_steps=40,

@@ -32,6 +32,7 @@ class VQConfig:
     beta: float = 0.25        # commitment weight
     decay: float = 0.99       # EMA decay of the codebook
     dead_threshold: float = 0.05  # EMA count under which a code is restarted
+    loss: str = "mse"         # reconstruction loss: "mse" or "l1grad" (L1 + image-gradient L1)
 
     @property
     def grid(self) -> int:
@@ -149,12 +150,18 @@ class VQVAE(nn.Module):
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None):
         """x (B, 3, S, S) in [0, 1], optional per-pixel loss weight (B, 1, S, S)
-        -> (reconstruction, loss, stats). loss = weighted MSE + beta * commitment."""
+        -> (reconstruction, loss, stats). loss = weighted reconstruction loss + beta * commitment."""
         zq, idx, commit, ppl = self.codebook(self.encoder(x))
         rec = self.decoder(zq)
-        err = (rec - x).pow(2)
-        mse = err.mean()
-        rec_loss = mse if weight is None else (err * weight).mean() / weight.mean()
+        mse = (rec - x).pow(2).mean()
+        if self.cfg.loss == "mse":
+            err = (rec - x).pow(2)
+        else:  # "l1grad": L1 plus L1 of the image gradients -- sharper edges than MSE
+            d = rec - x
+            gx = F.pad((d[..., :, 1:] - d[..., :, :-1]).abs(), (0, 1))
+            gy = F.pad((d[..., 1:, :] - d[..., :-1, :]).abs(), (0, 0, 0, 1))
+            err = d.abs() + gx + gy
+        rec_loss = err.mean() if weight is None else (err * weight).mean() / weight.mean()
         loss = rec_loss + self.cfg.beta * commit
         return rec, loss, {"mse": mse.detach(), "perplexity": ppl.detach(), "tokens": idx}
 

@@ -182,3 +182,22 @@ def test_missing_or_broken_weights_fail_clearly(tiny_weights, tmp_path):
     (wrong / "config.json").write_text(json.dumps(meta))
     with pytest.raises(DalleWeightsError, match="cannot load transformer.pt"):
         load_dalle(wrong)
+
+
+# ---------------------------------------------------------------------------------------- shipped model
+SHIPPED_MIN_COLOUR_SHAPE = 0.30  # a bit below what `python -m ml_core.eval dalle` measured (docs/ml/dalle.md)
+
+
+def test_shipped_checkpoint_loads_and_oracle_judges_its_samples():
+    from ml_core.dalle.evaluate import CATEGORY_HEADS, eval_prompts, judge
+    from ml_core.synth.captions import canonical_caption
+    from ml_core.synth.oracle import Oracle
+
+    dalle = load_dalle()  # ml_core/weights/dalle, committed
+    assert dalle.meta["train_config"] == "small"
+    oracle, sampler = Oracle.load(), dalle.sampler()
+    hits = []
+    for k, scene in enumerate(eval_prompts(6)["single"]):
+        out = sampler.sample(canonical_caption(scene), n=4, seed=k, cond_scale=2.0)
+        hits.extend(judge(oracle, out.images, scene, CATEGORY_HEADS["single"]).tolist())
+    assert sum(hits) / len(hits) >= SHIPPED_MIN_COLOUR_SHAPE, hits
