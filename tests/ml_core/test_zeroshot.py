@@ -112,3 +112,15 @@ def test_cache_builds_once_per_version():
     cache.get_or_build(("m", 1, 1), build)
     cache.get_or_build(("m", 1, 2), build)
     assert len(calls) == 2
+
+
+def test_eval_tagging_runs_and_prints_json(capsys):
+    import json
+
+    from ml_core.eval.__main__ import main
+
+    assert main(["tagging", "--model", SPEC, "--n", "8", "--pool", "24", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["colour"]) == {"zero_shot_accuracy", "probe_accuracy_5", "probe_accuracy_20", "probe_accuracy_100"}
+    assert {"default", "f1_cutoff_100", "probe_100"} <= set(result["multi"])
+    assert 0 <= result["shape"]["zero_shot_accuracy"] <= 1
