@@ -160,3 +160,25 @@ def test_tags_search_filter_uses_accepted_tags(owner, collection, colour_photos)
     finally:
         if not registered:
             filters.unregister_filter("tags")
+
+
+def test_uploaded_photos_get_suggestions_once_embedded(owner, collection, django_capture_on_commit_callbacks):
+    import io
+
+    from atelier.library.ingest import do_ingest_files
+    from tests.helpers import image_bytes
+
+    services.do_create_vocabulary(user=owner, collection=collection, name="colour", mode="exclusive",
+                                  tags=COLOURS, min_probability=0.0)
+    files = [(f"u{i}.png", io.BytesIO(image_bytes("PNG", size=(64, 64), color=(200 * (i == 0), 200 * (i == 1), 200 * (i == 2)))))
+             for i in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        do_ingest_files(collection=collection, user=owner, files=files)
+    job = Job.objects.get(kind="tag_photos")  # the vocabulary was never scored here: a job over the collection
+    assert job.state == "succeeded"
+    assert PhotoTag.objects.filter(photo__collection=collection).count() == 3
+    more = [("u9.png", io.BytesIO(image_bytes("PNG", size=(64, 64), color=(10, 10, 10))))]
+    with django_capture_on_commit_callbacks(execute=True):
+        do_ingest_files(collection=collection, user=owner, files=more)
+    assert Job.objects.filter(kind="tag_photos").count() == 1  # scored tags: the new photo only, no job
+    assert PhotoTag.objects.filter(photo__filename="u9.png").count() == 1

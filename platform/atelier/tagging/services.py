@@ -316,12 +316,18 @@ def start_tagging_job(*, user, collection: Collection, force: bool = False) -> i
 
 
 def tag_new_photos(*, photo_ids: list[int], model_id: str) -> int:
-    """Suggestions for freshly embedded photos, with every applicable vocabulary."""
+    """Suggestions for freshly embedded photos with every tag already scored over their collection
+    (its remembered cutoffs); tags never scored there get a tagging job over the whole collection."""
+    from atelier.jobs.models import Job
+
     written = 0
-    for collection in Collection.objects.filter(photos__pk__in=photo_ids).distinct():
+    for collection in Collection.objects.filter(photos__pk__in=photo_ids).distinct().select_related("owner"):
         ids = list(collection.photos.filter(pk__in=photo_ids).values_list("pk", flat=True))
         for vocabulary in applicable_vocabularies(collection):
             written += score_vocabulary(vocabulary=vocabulary, collection=collection, model_id=model_id, photo_ids=ids)
+        busy = Job.objects.filter(kind="tag_photos", collection=collection, state__in=[Job.State.QUEUED, Job.State.RUNNING])
+        if not busy.exists() and stale_vocabularies(collection, model_id):
+            start_tagging_job(user=collection.owner, collection=collection)
     return written
 
 
