@@ -17,6 +17,7 @@ from datetime import datetime
 
 import numpy as np
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 
 from atelier.embeddings.models import PhotoEmbedding
 from atelier.embeddings.services import model_status
@@ -226,8 +227,7 @@ def _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, servi
         score_of[pid] = float(v @ vector)
     order = [p for p in sorted(fused, key=lambda p: -fused[p]) if p != exclude
              and p in score_of and (cutoff is None or score_of[p] >= cutoff or p in keyword_set)]
-    vectors = {**keyword_only, **_stored(model_id, [p for p in order if p not in keyword_only])}
-    photos = Photo.objects.in_bulk(order)
+    photos, vectors = _photos_with_vectors(model_id, order)
     gone = [p for p in order if p not in photos]
     if gone:
         service.forget_ids(gone)
@@ -243,6 +243,19 @@ def _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, servi
             kept.append(v)
         hits.append(Hit(photos[pid], score_of[pid], pid in keyword_set))
     return hits, dups
+
+
+def _photos_with_vectors(model_id: str, photo_ids: list[int]):
+    """Live Photo rows by id and their unit vectors, in one query (for the join and duplicates)."""
+    vector = PhotoEmbedding.objects.filter(photo=OuterRef("pk"), model_id=model_id).values("vector")[:1]
+    photos = Photo.objects.filter(pk__in=photo_ids).annotate(stored_vector=Subquery(vector))
+    by_id, vectors = {}, {}
+    for photo in photos:
+        by_id[photo.pk] = photo
+        if photo.stored_vector is not None:
+            v = np.frombuffer(bytes(photo.stored_vector), dtype="<f2").astype(np.float32)
+            vectors[photo.pk] = v / max(float(np.linalg.norm(v)), 1e-6)
+    return by_id, vectors
 
 
 def _stored(model_id: str, photo_ids: list[int]) -> dict[int, np.ndarray]:
