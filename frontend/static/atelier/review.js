@@ -78,6 +78,8 @@ async function undo() {
     await api(root.dataset.decisions, { method: "POST", body: JSON.stringify({ ids, state }) });
     items.filter((i) => ids.includes(i.id)).forEach((i) => { i.state = state; });
   }
+  const first = items.findIndex((i) => i.id === last[0].id);
+  if (first >= 0) cursor = first;  // back to what was undone
   undoBtn.disabled = undoStack.length === 0;
   render();
   say("undone");
