@@ -2,10 +2,11 @@
 
 A random batch of synthetic scenes is told apart by colour, background and count alone, so the
 contrastive loss never asks the model to see shape, position, relation order or which colour goes
-with which shape. Here a batch is ``groups`` groups of ``group_size`` scenes: an anchor from the
-train split plus one-factor variants of it (same background; shape / colour / position / count for
-single scenes, shape / colour / relation / colours-swapped / shapes-swapped for pairs), so inside a
-group only the varied factor separates the captions.
+with which shape. Here a batch is ``groups`` groups of up to ``group_size`` scenes: an anchor from
+the train split plus variants of it (same background) that differ from it in one factor: for a
+single scene one factor for the whole group (mostly shape: the same objects as six different
+shapes; else position, count or colour), for a pair the relation, colours-swapped, shapes-swapped,
+a shape or a colour changed. Inside a group only that factor separates the captions.
 
 Captions are the world's random phrasings, or (for single scenes, ``partial`` of the time) a
 caption naming only some facts ("a red shape", "three circles", "a shape at the top"), so the text
@@ -28,7 +29,8 @@ import torch
 from ml_core.synth import canonical_caption, render_batch, sample_caption, scene_at, split_ok, variant
 from ml_core.synth.vocab import (COLOUR_WORDS, COUNT_WORDS, POSITION_PHRASES, SHAPE_WORDS, article)
 
-SINGLE_FACTORS = ("shape", "colour", "position", "count", "shape")
+SINGLE_GROUP_FACTORS = ("shape", "position", "count", "colour")
+SINGLE_GROUP_WEIGHTS = (0.5, 0.25, 0.125, 0.125)
 PAIR_FACTORS = ("shape", "colour", "relation", "swap_colours", "swap_shapes", "relation")
 TEXT_SINGLE_FACTORS = ("shape", "shape", "position", "count", "colour")
 TEXT_PAIR_FACTORS = ("swap_relation", "swap_colours", "swap_shapes", "shape")
@@ -48,6 +50,7 @@ class ClipBatch:
     texts: list[str]
     match: np.ndarray
     scenes: list
+    group: list[int]  # group number of each image
 
 
 # ---- meaning keys ---------------------------------------------------------------------------
@@ -65,6 +68,11 @@ def _pair_key(scene) -> tuple:
     if pred in ("right of", "below"):
         a, b, pred = b, a, {"right of": "left of", "below": "above"}[pred]
     return ("pair", (a.colour, a.shape), pred, (b.colour, b.shape))
+
+
+def signature(scene) -> tuple:
+    """What captions can tell apart (not size, rotation, jitter or background)."""
+    return _pair_key(scene) if scene.kind == "pair" else _facts_key(_single_facts(scene))
 
 
 def _facts_key(facts: dict) -> tuple:
@@ -115,10 +123,14 @@ def _pick(rng, options):
     return options[int(rng.integers(len(options)))]
 
 
-def partial_caption(scene, rng) -> tuple[str, tuple[str, ...]]:
-    """A caption naming 1-3 of colour / shape / count / position of a single scene, and which."""
+def partial_caption(scene, rng, focus: str | None = None) -> tuple[str, tuple[str, ...]]:
+    """A caption naming 1-3 of colour / shape / count / position of a single scene (always
+    ``focus`` when given: the factor its group varies), and which."""
     n = 1 + int(rng.choice(len(PARTIAL_SIZES), p=PARTIAL_SIZES))
-    facts = tuple(FACTS[i] for i in sorted(rng.choice(len(FACTS), n, replace=False)))
+    chosen = set(int(i) for i in rng.choice(len(FACTS), n, replace=False))
+    if focus in FACTS and FACTS.index(focus) not in chosen:
+        chosen = (chosen - {min(chosen)}) | {FACTS.index(focus)}
+    facts = tuple(FACTS[i] for i in sorted(chosen))
     o = scene.first
     plural = "count" in facts and scene.count > 1
     noun = _pick(rng, SHAPE_WORDS[o.shape]) if "shape" in facts else _pick(rng, GENERIC_NOUNS)
@@ -134,9 +146,9 @@ def partial_caption(scene, rng) -> tuple[str, tuple[str, ...]]:
     return _pick(rng, PARTIAL_TEMPLATES).format(np=phrase), facts
 
 
-def caption_for(scene, rng, partial: float) -> tuple[str, tuple]:
+def caption_for(scene, rng, partial: float, focus: str | None = None) -> tuple[str, tuple]:
     if scene.kind == "single" and rng.random() < partial:
-        text, facts = partial_caption(scene, rng)
+        text, facts = partial_caption(scene, rng, focus)
         return text, caption_key(scene, text, facts)
     text = sample_caption(scene, rng)
     return text, caption_key(scene, text)
@@ -160,18 +172,24 @@ def one_variant(scene, factor: str, rng, split: str = "train"):
         return None
 
 
-def make_group(anchor, size: int, rng, split: str = "train") -> list:
-    """``anchor`` and up to ``size - 1`` distinct one-factor variants of it (same background)."""
-    factors = list(PAIR_FACTORS if anchor.kind == "pair" else SINGLE_FACTORS)
+def make_group(anchor, size: int, rng, split: str = "train") -> tuple[list, str]:
+    """``anchor`` and up to ``size - 1`` distinct variants of it that all differ from it in ONE
+    factor (same background), and that factor. Single scenes: several shapes (or positions,
+    counts, colours) of the same group of objects; pairs: the relation / colour / shape swaps."""
+    if anchor.kind == "pair":
+        factors, factor = list(PAIR_FACTORS), "pair"
+    else:
+        factor = str(rng.choice(SINGLE_GROUP_FACTORS, p=SINGLE_GROUP_WEIGHTS))
+        factors = [factor] * (3 * size)
     rng.shuffle(factors)
     group = [anchor]
-    for factor in factors:
+    for f in factors:
         if len(group) == size:
             break
-        v = one_variant(anchor, factor, rng, split)
-        if v is not None and all(v != g for g in group):
+        v = one_variant(anchor, f, rng, split)
+        if v is not None and all(signature(v) != signature(g) for g in group):
             group.append(v)
-    return group
+    return group, factor
 
 
 def clip_batch(seed: int, step: int, groups: int = 32, group_size: int = 4, size: int = 64,
@@ -179,13 +197,15 @@ def clip_batch(seed: int, step: int, groups: int = 32, group_size: int = 4, size
     """Batch number ``step`` of world ``seed`` (deterministic). Anchors are scene indices
     ``step * groups + g``, so runs with the same ``groups`` never repeat an anchor."""
     rng = np.random.default_rng([seed, step, 0xC11F])
-    scenes, anchors = [], []
+    scenes, focus, group_of = [], [], []
     for g in range(groups):
-        anchors.append(scene_at(seed, step * groups + g, split))
-        scenes += make_group(anchors[-1], group_size, rng, split)
+        group, factor = make_group(scene_at(seed, step * groups + g, split), group_size, rng, split)
+        scenes += group
+        focus += [factor] * len(group)
+        group_of += [g] * len(group)
     texts, keys = [], []
-    for s in scenes:
-        text, key = caption_for(s, rng, partial)
+    for s, factor in zip(scenes, focus):
+        text, key = caption_for(s, rng, partial, factor)
         texts.append(text)
         keys.append(key)
     for s in scenes:  # one false canonical caption per image: text-only hard negatives
@@ -193,7 +213,7 @@ def clip_batch(seed: int, step: int, groups: int = 32, group_size: int = 4, size
         if false is not None:
             texts.append(canonical_caption(false))
             keys.append(caption_key(false, texts[-1]))
-    return ClipBatch(render_batch(scenes, size), texts, match_matrix(scenes, keys), scenes)
+    return ClipBatch(render_batch(scenes, size), texts, match_matrix(scenes, keys), scenes, group_of)
 
 
 def text_negative(scene, rng, split: str = "train"):

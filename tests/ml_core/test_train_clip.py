@@ -12,8 +12,9 @@ import torch
 from ml_core.clip import create_engine
 from ml_core.train import Trainer, TrainerConfig
 from ml_core.train.__main__ import SUBCOMMANDS, main as train_main
-from ml_core.train.clip import ClipBatches, ClipRecipe, build_model, clip_loss, contrastive_loss, train_clip
-from ml_core.train.clip_data import caption_key, clip_batch, match_matrix, partial_caption
+from ml_core.train.clip import (ClipBatches, ClipRecipe, build_model, clip_loss, contrastive_loss,
+                                encode_text_trimmed, train_clip)
+from ml_core.train.clip_data import caption_key, clip_batch, match_matrix, partial_caption, signature
 from ml_core.synth import canonical_caption, scene_at
 
 TINY = {
@@ -35,12 +36,14 @@ def _trainer(tmp_path, steps, **kw):
 
 def test_batches_are_groups_of_hard_negatives():
     b = clip_batch(0, 3, groups=6, group_size=4, size=32)
-    assert b.images.shape == (24, 32, 32, 3) and b.match.shape == (24, len(b.texts))
-    assert b.match[np.arange(24), np.arange(24)].all()  # each caption is true of its own image
-    for g in range(6):  # a group shares the background and differs in one factor per member
-        group = b.scenes[4 * g:4 * g + 4]
-        assert len({s.background for s in group}) == 1 and len(set(group)) == 4
-        assert all(not s.uses_heldout() for s in group)  # training never sees held-out pairs
+    n = len(b.scenes)
+    assert 12 <= n <= 24 and b.images.shape == (n, 32, 32, 3) and b.match.shape == (n, len(b.texts))
+    assert b.match[np.arange(n), np.arange(n)].all()  # each caption is true of its own image
+    groups = [[s for s, g in zip(b.scenes, b.group) if g == k] for k in range(6)]
+    assert all(2 <= len(g) <= 4 for g in groups)
+    for group in groups:  # one background; members differ in what a caption can say; no held-out pair
+        assert len({s.background for s in group}) == 1 and len({signature(s) for s in group}) == len(group)
+        assert all(not s.uses_heldout() for s in group)
     again = clip_batch(0, 3, groups=6, group_size=4, size=32)
     assert again.texts == b.texts and np.array_equal(again.images, b.images)
 
@@ -54,6 +57,15 @@ def test_match_matrix_understands_partial_captions():
     keys = [caption_key(red_circles, full), caption_key(red_circles, text, facts), caption_key(pair, canonical_caption(pair))]
     m = match_matrix([red_circles, pair], keys)
     assert m[0, 0] and m[0, 1] and not m[0, 2] and m[1, 2] and not m[1, 0]
+
+
+def test_trimmed_text_encoder_matches_open_clip():
+    model = build_model(TINY, seed=1).eval()
+    tokens = ClipBatches(0, RECIPE, 32, (0, 0, 0), (1, 1, 1))(0)[1]
+    assert (tokens[:, -8:] == 0).all()  # the captions are short: most positions are padding
+    with torch.no_grad():
+        torch.testing.assert_close(encode_text_trimmed(model, tokens), model.encode_text(tokens, normalize=True),
+                                   atol=1e-5, rtol=1e-4)
 
 
 def test_contrastive_loss_ignores_other_true_captions():
