@@ -32,8 +32,9 @@ def register_filter(name: str):
     return wrap
 
 
-def unregister_filter(name: str) -> None:
-    _FILTERS.pop(name, None)
+def unregister_filter(name: str) -> FilterFn | None:
+    """Removes a filter; returns it (so a test can put it back with ``register_filter``)."""
+    return _FILTERS.pop(name, None)
 
 
 def available_filters() -> list[str]:

@@ -77,6 +77,8 @@ class IndexService:
         self._last_sweep = 0.0
         self._recent: dict[int, float] = {}  # embedding id -> created timestamp, for late commits
         self._rebuilding = False
+        self._rebuilt = threading.Event()
+        self._rebuilt.set()
         self.rebuilds = 0  # full builds from the database (tests and admin pages read it)
 
     # -- public ------------------------------------------------------------------------------
@@ -162,8 +164,13 @@ class IndexService:
         except OSError as exc:  # a read-only VAR_DIR costs start-up time, not correctness
             log.warning("could not save search index %s: %s", self.path, exc)
 
+    def wait_for_rebuild(self, timeout: float | None = None) -> bool:
+        """Blocks until no background rebuild is running (tests, management commands)."""
+        return self._rebuilt.wait(timeout)
+
     def _rebuild_in_background(self) -> None:
         self._rebuilding = True
+        self._rebuilt.clear()
 
         def work():
             try:
@@ -176,6 +183,7 @@ class IndexService:
             finally:
                 self._rebuilding = False
                 close_old_connections()
+                self._rebuilt.set()
 
         threading.Thread(target=work, name=f"index-rebuild-{self.model_id}", daemon=True).start()
 
