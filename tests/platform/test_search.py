@@ -314,6 +314,19 @@ def test_filters_by_collection_date_format_and_a_registered_tag_filter(owner, wi
     assert ids_of(search_photos(user=owner, text="x", tags=["cat"])) == [in_b[0]]
 
 
+def test_plugin_search_filters_narrow_results_through_the_api(owner, collection, monkeypatch):
+    from atelier.pluginhost import manager
+
+    ids = add_photos(collection, random_vectors(6, seed=41), titles=["calm", "calm", "busy", "busy", "busy", "busy"])
+    monkeypatch.setattr(manager, "search_filters", lambda: {
+        "mood": lambda photos, values: photos.filter(title__in=values),
+        "formats": lambda photos, value: photos.none(),  # a clash with a core filter is ignored
+    })
+    body = api_for(owner).get("/api/search/", {"q": "x", "mood": "calm"}).json()
+    assert sorted(r["photo"]["id"] for r in body["results"]) == ids[:2]
+    assert len(api_for(owner).get("/api/search/", {"q": "x", "filetype": "png"}).json()["results"]) == 6
+
+
 def test_pages_do_not_overlap_and_date_sort_orders_the_relevant_set(owner, collection):
     taken = [datetime(2020, 1, 1 + i, tzinfo=timezone.utc) for i in range(25)]
     ids = add_photos(collection, random_vectors(25, seed=36), taken=taken)

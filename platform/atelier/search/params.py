@@ -69,7 +69,12 @@ def search_kwargs(params) -> dict:
     if date_from and date_to and date_from > date_to:
         raise SearchError("date_from: must not be after date_to")
     tags = [t for raw in getlist("tag") + getlist("tags") for t in str(raw).split(",") if t.strip()]
+    from atelier.search.filters import CORE, available_filters
+
+    extra = {name: getlist(name) for name in available_filters()
+             if name not in (*CORE, "tags") and name in params and getlist(name)}
     return {
+        "extra_filters": extra or None,
         "collections": _ids(getlist("collection"), "collection") or None,
         "date_from": date_from, "date_to": date_to,
         "formats": _formats(getlist("filetype")) or None,

@@ -74,13 +74,14 @@ class SearchResults:
 def search_photos(*, user, text: str | None = None, image=None, similar_to: int | None = None,
                   collections: list[int] | None = None, date_from: datetime | None = None,
                   date_to: datetime | None = None, formats: list[str] | None = None, tags: list[str] | None = None,
-                  offset: int = 0, limit: int = 20, sort: str = "relevance") -> SearchResults:
+                  extra_filters: dict | None = None, offset: int = 0, limit: int = 20,
+                  sort: str = "relevance") -> SearchResults:
     started = time.perf_counter()
     _check_paging(offset, limit, sort)
     model_id = _model_id()
     vector, terms, exclude = _query_vector(user=user, model_id=model_id, text=text, image=image, similar_to=similar_to)
     collection_ids = _collection_ids(user, collections)
-    extra = {"date_from": date_from, "date_to": date_to, "formats": formats, "tags": tags}
+    extra = {**(extra_filters or {}), "date_from": date_from, "date_to": date_to, "formats": formats, "tags": tags}
     allow, photos = _allowed(collection_ids, extra)
     cutoff = cutoffs.text_cutoff(model_id) if text is not None else None
     window = DATE_SORT_WINDOW if sort == "date" else offset + limit
