@@ -232,6 +232,5 @@ ATELIER_TAG_STD_K = float(os.environ.get("ATELIER_TAG_STD_K", 1.0))
 ATELIER_TAG_MIN_DECISIONS = env_int("ATELIER_TAG_MIN_DECISIONS", 2)
 # Tag new photos as soon as they are embedded.
 ATELIER_TAG_ON_EMBED = env_bool("ATELIER_TAG_ON_EMBED", True)
-# Register the `tags` search filter (photos with an accepted tag of that name). Off by default until
-# tests/platform/test_search.py stops assuming that no `tags` filter exists (see docs/tagging.md).
-ATELIER_TAG_SEARCH_FILTER = env_bool("ATELIER_TAG_SEARCH_FILTER", False)
+# Register the `tags` search filter (photos with an accepted tag of that name).
+ATELIER_TAG_SEARCH_FILTER = env_bool("ATELIER_TAG_SEARCH_FILTER", True)
