@@ -1,6 +1,8 @@
 """Headless Chromium against Daphne: type a query in the top bar, results appear, "more like this"
 works, and dropping a photo on the page searches by it."""
 import base64
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from tests.helpers import image_bytes
 from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
 from tests.platform.test_search import SMALL, add_photos, encode, random_vectors, unit
 
+SHOTS = Path(os.environ.get("ATELIER_SCREENSHOTS", "/tmp/atelier-screens"))
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
@@ -55,6 +58,9 @@ def test_type_a_query_see_results_more_like_this_and_drop_a_photo(library, web_s
     assert "The red one" in first.inner_html()
     assert float(first.locator(".score").inner_text()) > 0.99
     assert page.locator("#search-results .result").count() == 20
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    first.hover()
+    page.screenshot(path=str(SHOTS / "search-results.png"))
 
     page.click("#search-more")  # the next page is appended, no duplicates
     page.wait_for_function("document.querySelectorAll('#search-results .result').length > 20")
