@@ -182,3 +182,24 @@ def test_uploaded_photos_get_suggestions_once_embedded(owner, collection, django
         do_ingest_files(collection=collection, user=owner, files=more)
     assert Job.objects.filter(kind="tag_photos").count() == 1  # scored tags: the new photo only, no job
     assert PhotoTag.objects.filter(photo__filename="u9.png").count() == 1
+
+
+def test_search_by_tag_returns_only_photos_with_the_accepted_tag(owner, collection, colour_photos, settings, tmp_path):
+    from atelier.search import index_service
+    from atelier.search.allow import allow_cache
+    from atelier.search.services import search_photos
+
+    settings.VAR_DIR = tmp_path / "var"
+    settings.ATELIER_SEARCH_REFRESH_S = 0.0
+    settings.ATELIER_SEARCH_ALLOW_TTL_S = 0.0
+    settings.ATELIER_SEARCH_MIN_SCORE = None
+    index_service.reset_index_services()
+    allow_cache.invalidate()
+    vocab = services.do_create_vocabulary(user=owner, collection=collection, name="colour", tags=COLOURS)
+    services.do_add_photo_tag(user=owner, photo=colour_photos[5], tag=vocab.tags.get(name="blue"))
+    try:
+        results = search_photos(user=owner, text="red", tags=["Blue"])
+        assert [h.photo.pk for h in results.hits] == [colour_photos[5].pk]
+    finally:
+        index_service.reset_index_services()
+        allow_cache.invalidate()
