@@ -6,6 +6,7 @@ from atelier.core.views import healthz
 from atelier.jobs.views import jobs_page
 from atelier.library import views as library_views
 from atelier.pluginhost.urls import plugin_urlpatterns
+from atelier.search import views as search_views
 
 urlpatterns = [
     path("", library_views.home, name="home"),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("collections/<int:collection_id>/members/", library_views.collection_member, name="collection-member"),
     path("photos/<int:photo_id>/", library_views.photo, name="photo"),
     path("jobs/", jobs_page, name="jobs"),
+    path("search/", search_views.search_page, name="search-page"),
     path("", include("atelier.tagging.urls")),
     path("api/", include("atelier.api.urls")),
     *plugin_urlpatterns(),

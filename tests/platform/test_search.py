@@ -161,7 +161,7 @@ def test_no_leak_through_search_similar_thumbnails_or_api(crowd, client):
     assert api.get("/api/search/", {"q": "red circle", "collection": crowd["secret_collection"].pk}).status_code == 404
     anonymous = api_for(None).get("/api/search/", {"q": "red circle", "limit": 100}).json()
     assert {r["photo"]["id"] for r in anonymous["results"]} == set(crowd["public"])
-    page = client.get("/api/search/page/", {"q": "red circle"})
+    page = client.get("/search/", {"q": "red circle"})
     assert page.status_code == 200
     assert all(f'data-photo="{i}"' not in page.content.decode() for i in secret[:50])
 
@@ -274,7 +274,7 @@ def test_the_cutoff_answers_no_good_match_for_gibberish(owner, collection, setti
     body = api_for(owner).get("/api/search/", {"q": "xq zzv plmk"}).json()
     assert body["no_good_match"] is True and body["results"] == []
     client.force_login(owner)
-    assert "No good match" in client.get("/api/search/page/", {"q": "xq zzv plmk"}).content.decode()
+    assert "No good match" in client.get("/search/", {"q": "xq zzv plmk"}).content.decode()
 
 
 def test_words_in_titles_are_ranked_with_clip_matches(owner, collection, settings):

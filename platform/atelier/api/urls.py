@@ -4,7 +4,6 @@ from rest_framework.routers import SimpleRouter
 
 from atelier.api import views
 from atelier.search import api as search_api
-from atelier.search import views as search_views
 
 router = SimpleRouter()
 router.register("collections", views.CollectionViewSet, basename="api-collection")
@@ -17,7 +16,6 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("search/", search_api.SearchView.as_view(), name="api-search"),
-    path("search/page/", search_views.search_page, name="search-page"),
     path("photos/<int:photo_id>/similar/", search_api.SimilarView.as_view(), name="api-photo-similar"),
     path("", include("atelier.tagging.api_urls")),
     *router.urls,

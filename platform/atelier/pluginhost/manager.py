@@ -8,7 +8,7 @@ from django.conf import settings
 from atelier.pluginhost import hookspecs
 
 log = logging.getLogger("atelier.plugins")
-CORE_JOB_KINDS = {"process_photos", "embed_photos"}
+CORE_JOB_KINDS = {"process_photos", "embed_photos", "tag_photos"}
 QUEUES = {"gpu", "io"}
 
 _manager: pluggy.PluginManager | None = None
