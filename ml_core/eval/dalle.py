@@ -12,10 +12,10 @@ from pathlib import Path
 CATEGORY_ORDER = ("single", "count", "position", "relation", "heldout")
 
 
-def _clip_engine(log):
+def _clip_engine(spec: str, log):
     try:
         from ml_core.clip import get_engine
-        return get_engine("demo"), None
+        return get_engine(spec), None
     except Exception as e:  # noqa: BLE001 - no demo CLIP: report and evaluate N=1 only
         log(f"demo CLIP unavailable ({type(e).__name__}: {e}); no reranking")
         return None, f"{type(e).__name__}: {e}"
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--docs", default="docs/ml", help="where the PNGs go ('' to skip)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--clip", default="demo", help="CLIP spec of the reranker (ml_core.clip registry)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = (1, 4, 16) if a.quick else (1, 4, 16, 64)
     tok = tokenizer_eval(dalle.vq, oracle, n=300 if a.quick else 1000)
     log(f"tokenizer: oracle ratio {tok['tokenizer_oracle_ratio']:.3f}, PSNR {tok['psnr']:.1f} dB")
-    engine, clip_problem = _clip_engine(log)
+    engine, clip_problem = _clip_engine(a.clip, log)
     if engine is None:
         ns = (1,)
     bar = tqdm(total=n_prompts * 5, desc="generate+judge", file=sys.stderr)
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "categories": gen,
         "guidance_n1": guidance,
         "settings": settings, "prompts_per_category": n_prompts,
-        "clip": "demo" if engine is not None else f"unavailable ({clip_problem})",
+        "clip": a.clip if engine is not None else f"unavailable ({clip_problem})",
         "weights": str(dalle.path), "seconds": round(time.time() - t0, 1), "quick": a.quick,
     }
     print(f"{'category':10s} " + " ".join(f"N={n:<5}" for n in ns))
