@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import image_bytes
-from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
+from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 from tests.platform.test_search import SMALL, add_photos, encode, random_vectors, unit
 
 SHOTS = Path(os.environ.get("ATELIER_SCREENSHOTS", "/tmp/atelier-screens"))
@@ -36,19 +36,11 @@ def library(make_user, settings, monkeypatch, tmp_path):
     return {"ids": ids, "dropped": dropped}
 
 
-def login(page, url):
-    page.goto(url + "/login/")
-    page.fill("input[name=username]", "maria")
-    page.fill("input[name=password]", "s3cret-pass")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/collections/")
-
-
 def test_type_a_query_see_results_more_like_this_and_drop_a_photo(library, web_server, browser):
     ids = library["ids"]
     page = browser.new_page()
     page.set_default_timeout(20_000)
-    login(page, web_server.url)
+    log_in(page, web_server.url, "maria")
 
     page.fill(".topbar .search-box input[name=q]", "red circle")
     page.press(".topbar .search-box input[name=q]", "Enter")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import image_bytes
-from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
+from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 SHOTS = Path(os.environ.get("ATELIER_SCREENSHOTS", "/tmp/atelier-screens"))
@@ -30,12 +30,7 @@ def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, b
         files.append(str(tmp_path / name))
 
     page = browser.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(web_server.url + "/")
-    page.fill("input[name=username]", "maria")
-    page.fill("input[name=password]", "s3cret-pass")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/collections/")
+    log_in(page, web_server.url, "maria")
     page.fill("#new-collection input[name=name]", "Summer")
     page.click("#new-collection button[type=submit]")
     page.wait_for_selector("h1:has-text('Summer')")

@@ -151,3 +151,13 @@ def browser():
             "--disable-sync", "--no-first-run", "--disable-quic"])
         yield chromium
         chromium.close()
+
+
+def log_in(page, base_url: str, username: str, password: str = "s3cret-pass") -> None:
+    """Signs in through the real login form and waits for the collections page."""
+    page.set_default_timeout(20_000)
+    page.goto(base_url + "/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/collections/")

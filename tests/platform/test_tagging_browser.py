@@ -5,7 +5,7 @@ from atelier.embeddings import services as embedding_services
 from atelier.library.models import Collection
 from atelier.tagging import services
 from atelier.tagging.models import PhotoTag
-from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
+from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 from tests.platform.test_tagging import COLOURS, SMALL, add_photos, near, tag_vectors
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -33,12 +33,7 @@ def scored(make_user, settings):
 
 def test_review_keyboard_undo_and_bulk_accept(scored, web_server, browser):
     page = browser.new_page()
-    page.set_default_timeout(20_000)
-    page.goto(web_server.url + "/login/")
-    page.fill("input[name=username]", "rita")
-    page.fill("input[name=password]", "s3cret-pass")
-    page.click("button[type=submit]")
-    page.wait_for_url("**/collections/")
+    log_in(page, web_server.url, "rita")
     page.goto(f"{web_server.url}/collections/{scored.pk}/review/")
     page.wait_for_function("document.querySelectorAll('.review-tile').length === 6")
     page.keyboard.press("a")
