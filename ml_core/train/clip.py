@@ -152,7 +152,7 @@ def summary(result: dict) -> str:
 
 
 def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, seed: int = 0,
-               steps: int = 1200, recipe: ClipRecipe = ClipRecipe(), lr: float = 2e-3, warmup: int = 60,
+               steps: int = 600, recipe: ClipRecipe = ClipRecipe(), lr: float = 2e-3, warmup: int = 60,
                checkpoint_dir: str | Path | None = DEFAULT_CHECKPOINT_DIR, checkpoint_every: int = 200,
                resume: bool = False, probe_every: int = 0, num_workers: int = 1, threads: int = 2,
                device: str | None = None, progress: bool = True, final_eval: bool = True) -> Trainer:
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml_core.train clip", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(DEFAULT_DEMO_DIR.relative_to(Path.cwd()) if DEFAULT_DEMO_DIR.is_relative_to(Path.cwd()) else DEFAULT_DEMO_DIR))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--groups", type=int, default=ClipRecipe.groups, help="anchor scenes per batch")
     parser.add_argument("--group-size", type=int, default=ClipRecipe.group_size)
