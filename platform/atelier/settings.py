@@ -109,8 +109,11 @@ DATABASES = {
 if os.environ.get("ATELIER_TEST_DB_NAME"):  # lets two test runs share one PostgreSQL server
     DATABASES["default"]["TEST"] = {"NAME": os.environ["ATELIER_TEST_DB_NAME"]}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # WAL + a busy timeout let the in-process worker thread write while pages read.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"})
+    # WAL + a busy timeout let the in-process worker threads write while pages read; IMMEDIATE
+    # transactions take the write lock up front, so concurrent writers wait (busy timeout) instead
+    # of failing with "database is locked" when a read transaction tries to upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [] if ATELIER_MODE != "production" else [

@@ -51,6 +51,11 @@ def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, b
     page.screenshot(path=str(SHOTS / "collection-after-upload.png"), full_page=True)
 
     page.goto(web_server.url + "/jobs/")
-    page.wait_for_selector("#jobs-table tr[data-state=succeeded]")
-    assert page.locator("#jobs-table tr[data-state=succeeded]").count() == 2
+    # Two thumbnail jobs (one per accepted file), plus their embedding jobs when a CLIP model is ready.
+    page.wait_for_function("""() => {
+        const rows = [...document.querySelectorAll('#jobs-table tbody tr[data-job]')];
+        return rows.length >= 2 && rows.every(r => r.dataset.state === 'succeeded');
+    }""")
+    kinds = page.eval_on_selector_all("#jobs-table tbody tr[data-job]", "rows => rows.map(r => r.children[1].textContent)")
+    assert kinds.count("process_photos") == 2 and set(kinds) <= {"process_photos", "embed_photos"}
     page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)
