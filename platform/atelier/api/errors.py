@@ -40,3 +40,12 @@ def _text(value) -> str:
 
 def api_not_found(request, exception=None):
     return JsonResponse({"error": "not found"}, status=404)
+
+
+def found_or_404(obj, what: str):
+    """`access_*` selectors return None for what the caller may not see: answer 404, never 403."""
+    if obj is None:
+        from rest_framework.exceptions import NotFound
+
+        raise NotFound(f"no such {what}")
+    return obj

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSet
 
+from atelier.api.errors import found_or_404
 from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
 from atelier.jobs import selectors as job_selectors
@@ -66,10 +67,7 @@ class CollectionViewSet(ViewSet):
     serializer_class = s.CollectionSerializer
 
     def _get(self, request, pk) -> Collection:
-        collection = selectors.access_collection(user=request.user, collection_id=_int_id(pk))
-        if collection is None:
-            raise NotFound("no such collection")
-        return collection
+        return found_or_404(selectors.access_collection(user=request.user, collection_id=_int_id(pk)), "collection")
 
     def list(self, request):
         qs = permissions.visible_collections(request.user).annotate(photo_count=Count("photos", distinct=True))
@@ -133,10 +131,7 @@ class PhotoViewSet(ViewSet):
     serializer_class = s.PhotoSerializer
 
     def _get(self, request, pk):
-        photo = selectors.access_photo(user=request.user, photo_id=_int_id(pk))
-        if photo is None:
-            raise NotFound("no such photo")
-        return photo
+        return found_or_404(selectors.access_photo(user=request.user, photo_id=_int_id(pk)), "photo")
 
     @extend_schema(parameters=[OpenApiParameter("collection", int, description="only this collection's photos")])
     def list(self, request):
@@ -177,10 +172,7 @@ class JobViewSet(ViewSet):
     serializer_class = s.JobSerializer
 
     def _get(self, request, pk):
-        job = job_selectors.access_job(user=request.user, job_id=_int_id(pk))
-        if job is None:
-            raise NotFound("no such job")
-        return job
+        return found_or_404(job_selectors.access_job(user=request.user, job_id=_int_id(pk)), "job")
 
     def list(self, request):
         return Response(s.JobSerializer(job_selectors.jobs_visible_to(request.user)[:200], many=True).data)

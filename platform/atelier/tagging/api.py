@@ -1,10 +1,11 @@
 """Tagging API (thin: parse, check, call a service, return JSON). URLs in atelier/api/urls.py."""
 from rest_framework import permissions as drf_permissions
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ParseError
+from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from atelier.api.errors import found_or_404
 from atelier.library import selectors as library_selectors
 from atelier.library.services import InvalidInput
 from atelier.tagging import selectors, services
@@ -32,10 +33,7 @@ def _body(request) -> dict:
 
 
 def _collection(request, collection_id):
-    collection = library_selectors.access_collection(user=request.user, collection_id=collection_id)
-    if collection is None:
-        raise NotFound("no such collection")
-    return collection
+    return found_or_404(library_selectors.access_collection(user=request.user, collection_id=collection_id), "collection")
 
 
 def tag_json(tag) -> dict:
@@ -94,10 +92,7 @@ class VocabulariesView(Base):
 
 class VocabularyView(Base):
     def _get(self, request, vocabulary_id):
-        vocabulary = selectors.access_vocabulary(user=request.user, vocabulary_id=vocabulary_id)
-        if vocabulary is None:
-            raise NotFound("no such vocabulary")
-        return vocabulary
+        return found_or_404(selectors.access_vocabulary(user=request.user, vocabulary_id=vocabulary_id), "vocabulary")
 
     def get(self, request, vocabulary_id):
         return Response(vocabulary_json(self._get(request, vocabulary_id)))
@@ -125,10 +120,7 @@ class VocabularyTagsView(VocabularyView):
 
 class TagView(Base):
     def _get(self, request, tag_id):
-        tag = selectors.access_tag(user=request.user, tag_id=tag_id)
-        if tag is None:
-            raise NotFound("no such tag")
-        return tag
+        return found_or_404(selectors.access_tag(user=request.user, tag_id=tag_id), "tag")
 
     def get(self, request, tag_id):
         return Response(tag_json(self._get(request, tag_id)))
@@ -192,10 +184,7 @@ class PhotoTagsView(Base):
     POST {tag: id}: a person adds an accepted tag (collection admins)."""
 
     def _photo(self, request, photo_id):
-        photo = library_selectors.access_photo(user=request.user, photo_id=photo_id)
-        if photo is None:
-            raise NotFound("no such photo")
-        return photo
+        return found_or_404(library_selectors.access_photo(user=request.user, photo_id=photo_id), "photo")
 
     def get(self, request, photo_id):
         photo = self._photo(request, photo_id)
@@ -203,8 +192,6 @@ class PhotoTagsView(Base):
 
     def post(self, request, photo_id):
         photo = self._photo(request, photo_id)
-        tag = selectors.access_tag(user=request.user, tag_id=_int(_body(request).get("tag"), "tag"))
-        if tag is None:
-            raise NotFound("no such tag")
+        tag = found_or_404(selectors.access_tag(user=request.user, tag_id=_int(_body(request).get("tag"), "tag")), "tag")
         return Response(phototag_json(services.do_add_photo_tag(user=request.user, photo=photo, tag=tag)),
                         status=status.HTTP_201_CREATED)
