@@ -109,10 +109,7 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
 
 def clip_score(engine, prompt: str, images: torch.Tensor) -> np.ndarray:
     """Cosine similarity of each image (n, 3, S, S) in [0, 1] to the prompt under a ClipEngine
-    (images go through the engine's own preprocess transform, as photos do)."""
-    from PIL import Image
+    (the reranker's own scoring: 8-bit images through the engine's preprocess, as photos go)."""
+    from ..rerank import clip_scores
 
-    text = np.asarray(engine.encode_texts([prompt])).reshape(-1)
-    arr = (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    pixels = torch.stack([engine.preprocess(Image.fromarray(a)) for a in arr])
-    return np.asarray(engine.encode_pixels(pixels)) @ text
+    return clip_scores(engine, prompt, images)

@@ -75,13 +75,13 @@ class Sampler:
         self.cfg = model.cfg
 
     # ------------------------------------------------------------------------------ public API
-    def sample(self, prompt, n: int = 4, seed: int = 0, **settings) -> Samples:
-        """All n candidates for `prompt` (a str or text ids (T,)); settings as for `stream`."""
+    def sample(self, prompt, n: int = 4, seed: int = 0, first: int = 0, **settings) -> Samples:
+        """Candidates first..first+n-1 for `prompt` (a str or text ids (T,)); settings as for `stream`."""
         last = None
-        for last in self.stream(prompt, n, seed, preview=False, **settings):
+        for last in self.stream(prompt, n, seed, first=first, preview=False, **settings):
             pass
         images = self.decode(last.tokens) if self.vq is not None else None
-        return Samples(last.tokens, images, [candidate_seed(seed, i) for i in range(n)])
+        return Samples(last.tokens, images, [candidate_seed(seed, first + i) for i in range(n)])
 
     def complete(self, image_tokens: torch.Tensor, rows: int, prompt="", n: int = 4, seed: int = 0,
                  **settings) -> Samples:
@@ -90,12 +90,14 @@ class Sampler:
         return self.sample(prompt, n, seed, prime=prime, **settings)
 
     @torch.no_grad()
-    def stream(self, prompt, n: int = 4, seed: int = 0, *, temperature: float = 1.0,
+    def stream(self, prompt, n: int = 4, seed: int = 0, *, first: int = 0, temperature: float = 1.0,
                top_k: int | None = None, top_p: float | None = None, cond_scale: float = 1.0,
                prime: torch.Tensor | None = None, use_cache: bool = True,
                preview: bool = True) -> Iterator[Preview]:
         """Yields a Preview after every completed grid row (the last one holds all tokens).
-        temperature 0 = greedy. prime: image tokens (k,) fixed at the start (completion)."""
+        temperature 0 = greedy. prime: image tokens (k,) fixed at the start (completion).
+        first: index of the first candidate, so a request can be sampled in chunks (candidate i of
+        (prompt, seed, settings) is the same image in any chunking)."""
         cfg, G, N = self.cfg, self.cfg.image_grid, self.cfg.image_len
         dev = next(self.model.parameters()).device
         text = self._text(prompt).to(dev).expand(n, -1)                        # (n, T)
@@ -104,7 +106,7 @@ class Sampler:
             empty = self.empty_text().to(dev).expand(n, -1)
             text = torch.cat([text, empty])                                    # (2n, T)
         uniforms = torch.stack([torch.rand(N, generator=torch.Generator().manual_seed(
-            candidate_seed(seed, i))) for i in range(n)]).to(dev)              # (n, N)
+            candidate_seed(seed, first + i))) for i in range(n)]).to(dev)              # (n, N)
         image = torch.empty(n, 0, dtype=torch.long, device=dev)
         if prime is not None and len(prime):
             image = prime.to(dev).long().reshape(1, -1).expand(n, -1).clone()

@@ -117,6 +117,15 @@ def test_candidate_i_invariant_to_n():
     assert torch.equal(big[:4], small)
 
 
+def test_chunked_sampling_equals_one_batch():
+    """A generation job samples in chunks (first=k): the images must not depend on the chunking."""
+    s = Sampler(small_model())
+    whole = s.sample(TEXT, n=10, seed=3, top_k=20, cond_scale=2.0)
+    parts = [s.sample(TEXT, n=n, seed=3, first=f, top_k=20, cond_scale=2.0) for f, n in ((0, 4), (4, 4), (8, 2))]
+    assert torch.equal(whole.tokens, torch.cat([p.tokens for p in parts]))
+    assert whole.seeds == [seed for p in parts for seed in p.seeds]
+
+
 def test_guidance_changes_outputs():
     s = Sampler(small_model())
     plain = s.sample(TEXT, n=8, seed=2, cond_scale=1.0).tokens
