@@ -50,7 +50,9 @@ def resume_unfinished_jobs() -> int:
     """Re-enqueues jobs left queued or running by a process that stopped (in-process worker mode:
     there is no broker to redeliver them). Safe: steps redo nothing that was finished."""
     from atelier.jobs.models import Job
+    from atelier.pluginhost.manager import job_tasks
 
+    job_tasks()  # imports the plugins' tasks, so their kinds are known here too
     unfinished = Job.objects.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING], kind__in=list(TASKS_BY_KIND))
     count = 0
     for job in unfinished:

@@ -66,4 +66,6 @@ def photo(request, photo_id: int):
     found = selectors.access_photo(user=request.user, photo_id=photo_id)
     if found is None:
         raise Http404("no such photo")
-    return render(request, "library/photo.html", {"photo": found, "can_edit": permissions.can_edit(request.user, found.collection)})
+    context = {"photo": found, "can_edit": permissions.can_edit(request.user, found.collection)}
+    context["plugin_panels"] = page_panels("photo", request, context)
+    return render(request, "library/photo.html", context)

@@ -1,0 +1,219 @@
+"""The generation backend interface, and the backends this plugin ships.
+
+A backend is any object with:
+
+    name: str                     # stable id, recorded with every generation
+    label: str                    # what the studio shows
+    supports: set[str]            # sampling settings it honours, of {"temperature", "top_k", "top_p"}
+    readiness() -> Readiness      # ready or not, and why not (missing package, missing weights...)
+    model_version() -> str        # recorded as provenance (e.g. the weights' content hash)
+    generate(prompt, *, count, seed, first, settings, on_preview=None) -> Iterator[Candidate]
+
+`generate` yields candidates first..first+count-1 of the request (prompt, seed, settings); candidate
+i must be the same image however the request is chunked, so a job can sample in pieces and the same
+request reproduces the same images. `on_preview(first, images)` may be called with partial images
+(PIL) while a batch is being sampled. Other plugins add backends through the
+`register_generation_backends` hook.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ready
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+
+    def used(self) -> set[str]:
+        """The settings that differ from "no filtering" (the ones a backend must support)."""
+        out = set()
+        if self.temperature != 1.0:
+            out.add("temperature")
+        if self.top_k is not None:
+            out.add("top_k")
+        if self.top_p is not None:
+            out.add("top_p")
+        return out
+
+
+@dataclass
+class Candidate:
+    index: int
+    seed: int
+    image: Image.Image
+    extra: dict = field(default_factory=dict)
+
+
+PreviewFn = Callable[[int, list[Image.Image]], None]
+
+
+def _files_digest(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class AtelierDalleBackend:
+    """Atelier's own DALL·E-style model (`ml_core.dalle`): BPE text + VQ image tokens, one transformer."""
+
+    name = "atelier-dalle"
+    label = "Atelier DALL·E (demo model, 32 px)"
+    supports = {"temperature", "top_k", "top_p"}
+    cond_scale = 2.0   # classifier-free guidance the shipped weights were evaluated with
+
+    def __init__(self, weights_dir: str | Path | None = None, batch_size: int = 16):
+        from ml_core.dalle import DEFAULT_DIR
+
+        self.path = Path(weights_dir) if weights_dir else DEFAULT_DIR
+        self.batch_size = batch_size
+        self._loaded = None
+        self._version = None
+        self._lock = threading.Lock()
+
+    def readiness(self) -> Readiness:
+        from ml_core.dalle.pipeline import FILES, TRAIN_COMMAND
+
+        missing = [f for f in FILES if not (self.path / f).is_file()]
+        if missing:
+            return Readiness(False, f"weights missing in {self.path} ({', '.join(missing)}); "
+                                    f"create them with: {TRAIN_COMMAND.format(path=self.path)}")
+        return Readiness(True)
+
+    def model_version(self) -> str:
+        from ml_core.dalle.pipeline import FILES
+
+        if self._version is None:
+            self._version = f"atelier-dalle:{_files_digest([self.path / f for f in FILES])}"
+        return self._version
+
+    def _dalle(self):
+        with self._lock:   # workers may run several tasks in threads: load once
+            if self._loaded is None:
+                from ml_core.dalle import load_dalle
+
+                self._loaded = load_dalle(self.path)
+                scale = self._loaded.meta.get("sampling", {}).get("cond_scale")
+                if scale:
+                    self.cond_scale = float(scale)
+            return self._loaded
+
+    def generate(self, prompt: str, *, count: int, seed: int, first: int = 0,
+                 settings: SamplingSettings = SamplingSettings(),
+                 on_preview: PreviewFn | None = None) -> Iterator[Candidate]:
+        from ml_core.dalle import candidate_seed
+        from ml_core.rerank import to_pil
+
+        sampler = self._dalle().sampler()
+        for start in range(first, first + count, self.batch_size):
+            n = min(self.batch_size, first + count - start)
+            last = None
+            for last in sampler.stream(prompt, n, seed, first=start, temperature=settings.temperature,
+                                       top_k=settings.top_k, top_p=settings.top_p, cond_scale=self.cond_scale,
+                                       preview=on_preview is not None):
+                if on_preview is not None and last.images is not None and last.rows < sampler.cfg.image_grid:
+                    on_preview(start, [to_pil(im) for im in last.images])
+            images = sampler.decode(last.tokens)
+            for i in range(n):
+                yield Candidate(start + i, candidate_seed(seed, start + i), to_pil(images[i]))
+
+
+MIN_DALLE_FILES = ("vocab.json", "merges.txt", "encoder.pt", "decoder.pt")
+
+
+class MinDalleBackend:
+    """DALL·E Mega through the `min-dalle` package, from a local weights folder (never downloads)."""
+
+    name = "min-dalle"
+    label = "DALL·E Mega (min-dalle, 256 px)"
+    supports = {"temperature", "top_k"}
+    supercondition_factor = 16
+
+    def __init__(self, models_root: str | Path | None, is_mega: bool = True):
+        self.root = Path(models_root) if models_root else None
+        self.is_mega = is_mega
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def bart_dir(self) -> Path | None:
+        return self.root / ("dalle_bart_mega" if self.is_mega else "dalle_bart_mini") if self.root else None
+
+    def _weight_files(self) -> list[Path]:
+        return [self.bart_dir / f for f in MIN_DALLE_FILES] + [self.root / "vqgan.detokenizer.pt"]
+
+    def readiness(self) -> Readiness:
+        if importlib.util.find_spec("min_dalle") is None:
+            return Readiness(False, "the min-dalle package is not installed (pip install min-dalle)")
+        if self.root is None:
+            return Readiness(False, "no weights folder: set ATELIER_PLUGIN_GENERATION_MIN_DALLE_MODELS_ROOT "
+                                    "to a folder holding min-dalle's downloaded weights")
+        missing = [str(p.relative_to(self.root)) for p in self._weight_files() if not p.is_file()]
+        if missing:
+            return Readiness(False, f"weights missing in {self.root}: {', '.join(missing)}")
+        return Readiness(True)
+
+    def model_version(self) -> str:
+        return f"min-dalle:{'mega' if self.is_mega else 'mini'}:{_files_digest(self._weight_files())}"
+
+    def _min_dalle(self):
+        with self._lock:
+            if self._model is None:
+                import torch
+                from min_dalle import MinDalle
+
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+                self._model = MinDalle(models_root=str(self.root), dtype=torch.float32, device=device,
+                                       is_mega=self.is_mega, is_reusable=True, is_verbose=False)
+            return self._model
+
+    def generate(self, prompt: str, *, count: int, seed: int, first: int = 0,
+                 settings: SamplingSettings = SamplingSettings(),
+                 on_preview: PreviewFn | None = None) -> Iterator[Candidate]:
+        from ml_core.dalle import candidate_seed
+
+        model = self._min_dalle()
+        for index in range(first, first + count):
+            # One image per call with its own seed: candidate i is the same in any chunking.
+            own_seed = candidate_seed(seed, index) % 2**31
+            image = model.generate_image(text=prompt, seed=own_seed, grid_size=1, is_seamless=False,
+                                         temperature=settings.temperature, top_k=settings.top_k or 256,
+                                         supercondition_factor=self.supercondition_factor, is_verbose=False)
+            yield Candidate(index, own_seed, image.convert("RGB"))
+
+
+def builtin_backends() -> list:
+    """This plugin's backends, configured from its settings (one instance per configuration, so
+    loaded weights stay loaded in a worker)."""
+    from atelier.pluginhost.discovery import plugin_setting
+    from plugins.generation.plugin import PLUGIN
+
+    return list(_backends(plugin_setting(PLUGIN, "dalle_weights") or None, int(plugin_setting(PLUGIN, "batch_size")),
+                          plugin_setting(PLUGIN, "min_dalle_models_root") or None))
+
+
+@functools.lru_cache(maxsize=4)
+def _backends(dalle_weights, batch_size, min_dalle_root) -> tuple:
+    return (AtelierDalleBackend(dalle_weights, batch_size=batch_size), MinDalleBackend(min_dalle_root))

@@ -1,0 +1,198 @@
+// The creation studio. The Generation rows are the truth: every job event (from jobs.js, over the
+// websocket) for a generate job re-reads /api/generations/<id>/, and a slow poll covers lost hints.
+const root = document.getElementById("studio");
+const form = document.getElementById("studio-form");
+const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content;
+const FINISHED = ["succeeded", "failed", "cancelled"];
+let current = null;          // the generation shown in the main panel
+const selected = new Set();  // candidate indices chosen for saving
+
+async function api(url, options = {}) {
+  const res = await fetch(url, { ...options, headers: { "Content-Type": "application/json", "X-CSRFToken": csrf(), ...(options.headers || {}) } });
+  const body = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
+  if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+  return body;
+}
+
+function showError(message) {
+  const box = document.getElementById("studio-error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function settingsFromForm() {
+  const data = new FormData(form);
+  const body = { prompt: document.getElementById("prompt").value, backend: data.get("backend") };
+  for (const key of ["candidates", "keep", "seed", "top_k"]) if (data.get(key) !== "") body[key] = Number(data.get(key));
+  for (const key of ["temperature", "top_p"]) if (data.get(key) !== "") body[key] = Number(data.get(key));
+  return body;
+}
+
+function restore(generation) {
+  document.getElementById("prompt").value = generation.prompt;
+  form.backend.value = generation.backend;
+  for (const key of ["candidates", "keep", "seed", "temperature", "top_k", "top_p"]) {
+    const value = generation.settings[key];
+    form.elements[key].value = value === null || value === undefined ? "" : value;
+  }
+}
+
+function describe(g) {
+  const parts = [`${g.backend}`, `${g.candidates} candidates → best ${g.keep}`, `seed ${g.seed}`, `temperature ${g.temperature}`];
+  if (g.top_k) parts.push(`top-k ${g.top_k}`);
+  if (g.top_p) parts.push(`top-p ${g.top_p}`);
+  return parts.join(" · ");
+}
+
+function tile(c, g) {
+  const el = document.createElement("figure");
+  el.className = "candidate";
+  el.dataset.index = c.index;
+  el.dataset.score = c.score;
+  if (c.rank) el.dataset.rank = c.rank;
+  el.innerHTML = `<img alt=""><figcaption class="score"></figcaption>`;
+  el.querySelector("img").src = c.image_url;
+  el.querySelector("img").alt = `candidate ${c.index}`;
+  el.querySelector(".score").textContent = `#${c.index} · ${c.score.toFixed(3)}`;
+  if (c.rank) {
+    const badge = document.createElement("span");
+    badge.className = "rank";
+    badge.textContent = c.rank;
+    el.append(badge);
+  } else if (g.ranked) {
+    el.classList.add("dropped");
+  }
+  if (selected.has(c.index)) el.classList.add("selected");
+  if (g.saved.some((s) => s.candidate === c.index)) el.classList.add("saved");
+  return el;
+}
+
+function render(g) {
+  current = g;
+  document.getElementById("current").hidden = false;
+  document.getElementById("current").dataset.generation = g.id;
+  document.getElementById("current").dataset.state = g.state;
+  document.getElementById("current").dataset.ranked = g.ranked ? "1" : "";
+  document.getElementById("current-prompt").textContent = g.prompt;
+  document.getElementById("current-settings").textContent = describe(g);
+  const bar = document.getElementById("current-progress");
+  bar.max = g.candidates; bar.value = g.sampled;
+  let message = g.job.error || g.job.message;
+  if (g.queue_position) message = `waiting: number ${g.queue_position} in your queue`;
+  if (g.ranked && g.timing.rerank_share !== null) message += ` · reranking took ${(100 * g.timing.rerank_share).toFixed(1)}% of the time`;
+  document.getElementById("current-message").textContent = `${g.sampled}/${g.candidates} · ${message}`;
+  const preview = document.getElementById("current-preview");
+  preview.hidden = !g.preview || g.ranked;
+  if (g.preview) preview.querySelector("img").src = g.preview;
+  // While sampling: candidates in the order they came; once ranked: best first, the kept ones marked.
+  const list = g.ranked ? [...g.candidates_list].sort((a, b) => b.score - a.score || a.index - b.index) : g.candidates_list;
+  const grid = document.getElementById("candidates");
+  grid.replaceChildren(...list.map((c) => tile(c, g)));
+  document.getElementById("save-selected").disabled = selected.size === 0;
+}
+
+async function show(id) {
+  if (!current || current.id !== id) selected.clear();
+  render(await api(`${root.dataset.listApi}${id}/`));
+}
+
+function listItem(g) {
+  const li = document.createElement("li");
+  li.dataset.generation = g.id;
+  li.dataset.state = g.state;
+  if (g.top) { const img = document.createElement("img"); img.src = g.top.image_url; img.alt = ""; li.append(img); }
+  const text = document.createElement("span");
+  text.className = "prompt";
+  text.textContent = g.prompt;
+  text.title = `${g.prompt}\n${describe(g)}`;
+  const state = document.createElement("span");
+  state.className = "muted";
+  state.textContent = g.queue_position ? `#${g.queue_position} waiting` : g.state === "running" ? `${g.job.done}/${g.job.total}` : g.state;
+  const open = document.createElement("button");
+  open.type = "button"; open.className = "open"; open.textContent = "Show";
+  open.addEventListener("click", () => show(g.id));
+  li.append(text, state, open);
+  if (!["queued", "running"].includes(g.state)) {
+    const again = document.createElement("button");
+    again.type = "button"; again.className = "restore"; again.textContent = "Restore";
+    again.title = "Fill the form with every setting of this generation";
+    again.addEventListener("click", () => { restore(g); show(g.id); });
+    li.append(again);
+  }
+  return li;
+}
+
+async function refreshLists() {
+  const [active, recent] = await Promise.all([api(`${root.dataset.listApi}?active=1&limit=50`), api(`${root.dataset.listApi}?limit=20`)]);
+  const queue = document.getElementById("queue");
+  queue.replaceChildren(...(active.results.length ? active.results.map(listItem) : [Object.assign(document.createElement("li"), { className: "muted empty", textContent: "nothing waiting" })]));
+  const history = document.getElementById("history");
+  const past = recent.results.filter((g) => g.ranked || FINISHED.includes(g.state));
+  history.replaceChildren(...(past.length ? past.map(listItem) : [Object.assign(document.createElement("li"), { className: "muted empty", textContent: "no generations yet" })]));
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("");
+  try {
+    const g = await api(root.dataset.api, { method: "POST", body: JSON.stringify(settingsFromForm()) });
+    selected.clear();
+    render(g);
+    refreshLists();
+  } catch (err) { showError(err.message); }
+});
+
+document.getElementById("run-batch").addEventListener("click", async () => {
+  showError("");
+  const body = settingsFromForm();
+  delete body.prompt;
+  body.prompts = document.getElementById("batch-prompts").value;
+  try {
+    const out = await api(root.dataset.batchApi, { method: "POST", body: JSON.stringify(body) });
+    if (out.generations.length) render(out.generations[0]);
+    refreshLists();
+  } catch (err) { showError(err.message); }
+});
+
+document.getElementById("candidates").addEventListener("click", (event) => {
+  const el = event.target.closest(".candidate");
+  if (!el) return;
+  const index = Number(el.dataset.index);
+  if (selected.has(index)) selected.delete(index); else selected.add(index);
+  el.classList.toggle("selected", selected.has(index));
+  document.getElementById("save-selected").disabled = selected.size === 0;
+});
+
+document.getElementById("save-selected").addEventListener("click", async () => {
+  const collection = document.getElementById("save-collection").value;
+  const result = document.getElementById("save-result");
+  try {
+    const out = await api(`${root.dataset.listApi}${current.id}/save/`, { method: "POST", body: JSON.stringify({ collection: Number(collection), candidates: [...selected] }) });
+    result.textContent = `saved ${out.saved.length} image${out.saved.length === 1 ? "" : "s"}: `;
+    for (const s of out.saved) {
+      const link = document.createElement("a");
+      link.href = `/photos/${s.photo}/`; link.textContent = `photo ${s.photo}`; link.className = "saved-photo";
+      result.append(link, " ");
+    }
+    selected.clear();
+    await show(current.id);
+  } catch (err) { result.textContent = err.message; }
+});
+
+document.addEventListener("atelier:job", (event) => {
+  const job = event.detail;
+  if (job.kind !== "generate") return;
+  if (current && current.job.id === job.id) show(current.id);
+  refreshLists();
+});
+
+// Safety net for lost websocket hints: re-read the shown generation while it is unfinished.
+setInterval(() => {
+  if (current && !document.hidden && !current.ranked && !FINISHED.includes(current.state)) show(current.id);
+}, 3000);
+
+const restoreId = new URLSearchParams(location.search).get("restore");
+if (restoreId) {
+  api(`${root.dataset.listApi}${restoreId}/`).then((g) => { restore(g); render(g); }).catch((err) => showError(err.message));
+}
+refreshLists();
