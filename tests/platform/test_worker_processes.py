@@ -76,3 +76,19 @@ def test_a_failing_task_ends_as_failed_job_not_a_loop(workers, owner, settings):
     wait_for(lambda: Job.objects.get(pk=broken.pk).is_finished, 60, "broken job to fail")
     broken.refresh_from_db()
     assert broken.state == "failed" and "TypeError" in broken.error
+
+
+def test_generation_plugin_job_runs_in_a_worker_process_in_chunks(workers, owner):
+    """The plugin's task is found by a real Celery worker (autodiscovered app) on the gpu queue."""
+    from plugins.generation import services as generation
+    from plugins.generation.models import Generation
+
+    workers(ATELIER_CHUNK_SECONDS="0", ATELIER_PLUGIN_GENERATION_BATCH_SIZE="4")   # one batch per delivery
+    request = generation.parse_request({"prompt": "two blue squares", "candidates": 8, "keep": 3, "seed": 4})
+    started = generation.start_generation(user=owner, request=request)
+    wait_for(lambda: Job.objects.get(pk=started.job_id).is_finished, 120, "generation to finish")
+    found = Generation.objects.get(pk=started.pk)
+    assert (found.job.state, found.job.done, found.ranked) == ("succeeded", 8, True)
+    assert sorted(found.candidate_set.values_list("index", flat=True)) == list(range(8))
+    assert list(found.candidate_set.exclude(rank=None).order_by("rank").values_list("score", flat=True)) == \
+        sorted(found.candidate_set.values_list("score", flat=True), reverse=True)[:3]

@@ -47,4 +47,5 @@ def register_search_filters():
 
 @hookspec
 def register_generation_backends():
-    """Return a list of generation backends (objects with `name`, `ready()` and `generate(...)`)."""
+    """Return a list of generation backends: objects with `name`, `label`, `supports`, `readiness()`,
+    `model_version()` and `generate(prompt, *, count, seed, first, settings, on_preview)` (docs/plugins.md)."""
