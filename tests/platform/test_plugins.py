@@ -38,9 +38,9 @@ def write_plugin(root: Path, folder: str, body: str):
 
 
 # -- discovery ----------------------------------------------------------------------------------
-def test_bundled_plugin_is_found_and_installed():
-    assert [p.name for p in django_settings.ATELIER_PLUGINS.loaded] == ["neardup"]
-    assert "plugins.neardup" in django_settings.INSTALLED_APPS
+def test_bundled_plugins_are_found_and_installed():
+    assert sorted(p.name for p in django_settings.ATELIER_PLUGINS.loaded) == ["generation", "neardup"]
+    assert {"plugins.neardup", "plugins.generation"} <= set(django_settings.INSTALLED_APPS)
 
 
 def test_broken_incompatible_duplicate_and_disabled_plugins_are_reported_not_fatal(tmp_path, monkeypatch):
@@ -129,7 +129,9 @@ def test_register_job_tasks_refuses_clashes_and_unknown_queues(extra_plugin):
             return [good, clash, bad_queue]
 
     extra_plugin(Jobs(), "jobs-test")
-    assert manager.job_tasks() == {"tests.plugin_job": good}
+    tasks = manager.job_tasks()
+    assert {k: v for k, v in tasks.items() if k.startswith("tests.") or k == "process_photos"} == {"tests.plugin_job": good}
+    assert tasks["generate"].queue_name == "gpu"   # the bundled generation plugin's
 
 
 @pytest.mark.django_db
@@ -196,8 +198,18 @@ def test_register_generation_backends_by_unique_name(extra_plugin):
         def register_generation_backends(self):
             return [Backend("tiny"), Backend("tiny"), Backend("big")]
 
+    first_tiny = Backend("tiny")
+
+    class First:
+        @hookimpl
+        def register_generation_backends(self):
+            return [first_tiny]
+
     extra_plugin(Gen(), "gen-test")
-    assert sorted(manager.generation_backends()) == ["big", "tiny"]
+    extra_plugin(First(), "gen-first")   # registered last, called first by pluggy
+    found = manager.generation_backends()
+    assert {"big", "tiny", "atelier-dalle", "min-dalle"} <= set(found)
+    assert found["tiny"] is first_tiny
 
 
 # -- the near-duplicates plugin ------------------------------------------------------------------
