@@ -224,3 +224,16 @@ def test_rerank_picks_the_best_scores_and_keeps_ties_in_order():
     from ml_core.rerank import rank_by_score
 
     assert rank_by_score(np.array([0.1, 0.3, 0.3, 0.2])).tolist() == [1, 2, 3, 0]
+
+
+def test_cancelled_request_leaves_the_queue_and_the_next_one_runs(api, monkeypatch, django_capture_on_commit_callbacks):
+    monkeypatch.setenv("ATELIER_PLUGIN_GENERATION_RUNNING_PER_USER", "1")
+    with django_capture_on_commit_callbacks(execute=False) as created:
+        res = api.post("/api/generate/batch/", {**SMALL, "prompts": ["a red circle", "a blue square"]}, format="json")
+    first, second = res.json()["generations"]
+    assert api.post(f"/api/jobs/{first['job']['id']}/cancel/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in created:
+            callback()
+    assert not Candidate.objects.filter(generation_id=first["id"]).exists()
+    assert api.get(f"/api/generations/{second['id']}/").json()["ranked"]

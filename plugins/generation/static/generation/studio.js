@@ -112,7 +112,16 @@ function listItem(g) {
   open.type = "button"; open.className = "open"; open.textContent = "Show";
   open.addEventListener("click", () => show(g.id));
   li.append(text, state, open);
-  if (!["queued", "running"].includes(g.state)) {
+  if (["queued", "running"].includes(g.state)) {
+    const stop = document.createElement("button");
+    stop.type = "button"; stop.className = "cancel-generation"; stop.textContent = "Cancel";
+    stop.addEventListener("click", async () => {
+      stop.disabled = true;
+      try { await api(`/api/jobs/${g.job.id}/cancel/`, { method: "POST" }); } catch (err) { showError(err.message); }
+      refreshLists();
+    });
+    li.append(stop);
+  } else {
     const again = document.createElement("button");
     again.type = "button"; again.className = "restore"; again.textContent = "Restore";
     again.title = "Fill the form with every setting of this generation";
