@@ -378,3 +378,54 @@ def test_the_search_command_prints_a_table(owner, collection, capsys):
     call_command("search", "red circle", "--user", owner.username, "--limit", "3")
     out = capsys.readouterr().out
     assert "Red one" in out and str(ids[0]) in out
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)   # every thread has its own PostgreSQL connection
+def test_concurrent_searches_while_photos_arrive_and_leave(owner, collection, make_user):
+    """One web process serves many requests at once: searches in 4 threads while photos are added
+    and deleted never fail, never repeat a photo, never show another user's private photo, and the
+    photos added meanwhile are found afterwards."""
+    import threading
+
+    from django.db import connection
+
+    from tests.platform.services import require_services
+
+    require_services()
+    secret = Collection.objects.create(owner=make_user("mallory"), name="Secret")
+    secret_ids = set(add_photos(secret, random_vectors(60, seed=40)))
+    add_photos(collection, random_vectors(200, seed=41))
+    errors, served, stop = [], [0], threading.Event()
+
+    def reader():
+        try:
+            while not stop.is_set():
+                ids = ids_of(search_photos(user=owner, text="red circle", limit=20))
+                assert len(ids) == 20 and len(set(ids)) == 20 and not set(ids) & secret_ids
+                served[0] += 1
+        except Exception as exc:  # noqa: BLE001 - surfaced in the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    added = []
+    for batch in range(10):
+        before = served[0]
+        added += add_photos(collection, random_vectors(20, seed=50 + batch))
+        Photo.objects.filter(pk__in=added[-20:-15]).delete()
+        deadline = time.monotonic() + 30
+        while served[0] < before + 2 and time.monotonic() < deadline and not errors:
+            time.sleep(0.01)   # searches run between every change
+    [red] = add_photos(collection, [unit(encode("red circle")[0])])
+    stop.set()
+    for thread in readers:
+        thread.join(60)
+    assert not errors, errors[0]
+    assert served[0] >= 20
+    hits = ids_of(search_photos(user=owner, text="red circle", limit=50))
+    assert hits[0] == red and not set(hits) & secret_ids
+    assert not set(hits) - set(Photo.objects.values_list("pk", flat=True))   # nothing deleted is returned
