@@ -59,7 +59,7 @@ def test_generate_stream_rank_save_and_find_by_search(cora, studio_server, brows
     history = page.evaluate("window.gridHistory")
     assert any(0 < h["n"] < 16 and not h["ranked"] for h in history), history   # streamed in
     assert page.locator(".candidate").count() == 16
-    ranks = page.locator(".candidate .rank").all_inner_texts()
+    ranks = page.locator(".candidate .rank:not([hidden])").all_inner_texts()
     assert ranks == ["1", "2", "3", "4"]                                    # best first, top 4 marked
     scores = [float(s) for s in page.eval_on_selector_all(".candidate", "els => els.map(e => e.dataset.score)")]
     assert scores == sorted(scores, reverse=True)

@@ -44,26 +44,30 @@ function describe(g) {
   return parts.join(" · ");
 }
 
+// Tiles are kept per (generation, index) and updated in place: re-rendering on every progress
+// event must not reload the images (they would flicker blank while streaming in).
+const tiles = new Map();
 function tile(c, g) {
-  const el = document.createElement("figure");
-  el.className = "candidate";
-  el.dataset.index = c.index;
-  el.dataset.score = c.score;
-  if (c.rank) el.dataset.rank = c.rank;
-  el.innerHTML = `<img alt=""><figcaption class="score"></figcaption>`;
-  el.querySelector("img").src = c.image_url;
-  el.querySelector("img").alt = `candidate ${c.index}`;
-  el.querySelector(".score").textContent = `#${c.index} · ${c.score.toFixed(3)}`;
-  if (c.rank) {
-    const badge = document.createElement("span");
-    badge.className = "rank";
-    badge.textContent = c.rank;
-    el.append(badge);
-  } else if (g.ranked) {
-    el.classList.add("dropped");
+  const key = `${g.id}:${c.index}`;
+  let el = tiles.get(key);
+  if (!el) {
+    el = document.createElement("figure");
+    el.className = "candidate";
+    el.dataset.index = c.index;
+    el.innerHTML = `<img alt=""><figcaption class="score"></figcaption><span class="rank" hidden></span>`;
+    el.querySelector("img").src = c.image_url;
+    el.querySelector("img").alt = `candidate ${c.index}`;
+    tiles.set(key, el);
   }
-  if (selected.has(c.index)) el.classList.add("selected");
-  if (g.saved.some((s) => s.candidate === c.index)) el.classList.add("saved");
+  el.dataset.score = c.score;
+  el.querySelector(".score").textContent = `#${c.index} · ${c.score.toFixed(3)}`;
+  const badge = el.querySelector(".rank");
+  badge.hidden = !c.rank;
+  badge.textContent = c.rank || "";
+  if (c.rank) el.dataset.rank = c.rank; else delete el.dataset.rank;
+  el.classList.toggle("dropped", g.ranked && !c.rank);
+  el.classList.toggle("selected", selected.has(c.index));
+  el.classList.toggle("saved", g.saved.some((s) => s.candidate === c.index));
   return el;
 }
 
@@ -91,9 +95,26 @@ function render(g) {
   document.getElementById("save-selected").disabled = selected.size === 0;
 }
 
-async function show(id) {
-  if (!current || current.id !== id) selected.clear();
-  render(await api(`${root.dataset.listApi}${id}/`));
+let wanted = null;  // the generation the user chose to see: late answers about another are dropped
+async function show(id, { chosen = false } = {}) {
+  if (chosen) {
+    if (wanted !== id) selected.clear();
+    wanted = id;
+  }
+  const asked = ++asks;
+  const g = await api(`${root.dataset.listApi}${id}/`);
+  if (g.id === wanted && asked > rendered) {   // answers may arrive out of order: never go back
+    rendered = asked;
+    render(g);
+  }
+}
+let asks = 0, rendered = 0;
+
+function choose(g) {
+  if (wanted !== g.id) selected.clear();
+  wanted = g.id;
+  rendered = ++asks;
+  render(g);
 }
 
 function listItem(g) {
@@ -110,7 +131,7 @@ function listItem(g) {
   state.textContent = g.queue_position ? `#${g.queue_position} waiting` : g.state === "running" ? `${g.job.done}/${g.job.total}` : g.state;
   const open = document.createElement("button");
   open.type = "button"; open.className = "open"; open.textContent = "Show";
-  open.addEventListener("click", () => show(g.id));
+  open.addEventListener("click", () => show(g.id, { chosen: true }));
   li.append(text, state, open);
   if (["queued", "running"].includes(g.state)) {
     const stop = document.createElement("button");
@@ -125,7 +146,7 @@ function listItem(g) {
     const again = document.createElement("button");
     again.type = "button"; again.className = "restore"; again.textContent = "Restore";
     again.title = "Fill the form with every setting of this generation";
-    again.addEventListener("click", () => { restore(g); show(g.id); });
+    again.addEventListener("click", () => { restore(g); show(g.id, { chosen: true }); });
     li.append(again);
   }
   return li;
@@ -144,9 +165,7 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   showError("");
   try {
-    const g = await api(root.dataset.api, { method: "POST", body: JSON.stringify(settingsFromForm()) });
-    selected.clear();
-    render(g);
+    choose(await api(root.dataset.api, { method: "POST", body: JSON.stringify(settingsFromForm()) }));
     refreshLists();
   } catch (err) { showError(err.message); }
 });
@@ -158,7 +177,7 @@ document.getElementById("run-batch").addEventListener("click", async () => {
   body.prompts = document.getElementById("batch-prompts").value;
   try {
     const out = await api(root.dataset.batchApi, { method: "POST", body: JSON.stringify(body) });
-    if (out.generations.length) render(out.generations[0]);
+    if (out.generations.length) choose(out.generations[0]);
     refreshLists();
   } catch (err) { showError(err.message); }
 });
@@ -202,6 +221,6 @@ setInterval(() => {
 
 const restoreId = new URLSearchParams(location.search).get("restore");
 if (restoreId) {
-  api(`${root.dataset.listApi}${restoreId}/`).then((g) => { restore(g); render(g); }).catch((err) => showError(err.message));
+  api(`${root.dataset.listApi}${restoreId}/`).then((g) => { restore(g); choose(g); }).catch((err) => showError(err.message));
 }
 refreshLists();
