@@ -20,6 +20,15 @@ def register_job_tasks():
 
 
 @hookimpl
+def job_finished(kind, owner_id):
+    """A generation that ended in any way (also failed or cancelled) frees its owner's place."""
+    from plugins.generation.services import JOB_KIND, dispatch_pending
+
+    if kind == JOB_KIND:
+        dispatch_pending(owner_id)
+
+
+@hookimpl
 def register_nav_items():
     return [{"label": "Studio", "url": reverse("generation:studio"), "order": 30}]
 

@@ -196,8 +196,8 @@ def start_generation(*, user, request: GenerationRequest) -> Generation:
 
 def dispatch_pending(user_id: int) -> int:
     """Sends the user's oldest waiting generations to the gpu queue while fewer than
-    `running_per_user` are sampling. Called on every request, when a generation finishes sampling,
-    and when the studio is opened (which also frees a place held by a failed job)."""
+    `running_per_user` are sampling. Called on every request, when one of the user's generations
+    ends in any way (the job_finished hook), and when the studio or the list is opened."""
     from plugins.generation.tasks import generate
 
     sent = 0
@@ -280,8 +280,7 @@ def run_generation_step(job: Job, deadline: float):
             break
     if done < total:
         return Step(done=done, total=total, more=True, message=f"sampled and scored {done}/{total}")
-    best = rank(generation)
-    transaction.on_commit(lambda: dispatch_pending(generation.owner_id))
+    best = rank(generation)   # when the job is then marked finished, job_finished starts the next one
     return Step(done=total, total=total, more=False,
                 message=f"kept the best {generation.keep} of {total} (top CLIP score {best:.3f})")
 

@@ -237,3 +237,28 @@ def test_cancelled_request_leaves_the_queue_and_the_next_one_runs(api, monkeypat
             callback()
     assert not Candidate.objects.filter(generation_id=first["id"]).exists()
     assert api.get(f"/api/generations/{second['id']}/").json()["ranked"]
+
+
+def test_a_running_generation_that_fails_or_is_cancelled_hands_its_place_on(api, owner, monkeypatch,
+                                                                            django_capture_on_commit_callbacks):
+    """No page has to be opened: the job_finished hook dispatches the next waiting request."""
+    from atelier.jobs import services as jobs
+
+    monkeypatch.setenv("ATELIER_PLUGIN_GENERATION_RUNNING_PER_USER", "1")
+    with django_capture_on_commit_callbacks(execute=False) as created:
+        res = api.post("/api/generate/batch/", {**SMALL, "prompts": ["one", "two", "three"]}, format="json")
+    first, second, third = (Generation.objects.get(pk=g["id"]) for g in res.json()["generations"])
+    with django_capture_on_commit_callbacks(execute=False):
+        for callback in created:   # dispatch: only the first is handed to the worker (not run here)
+            callback()
+    assert [g.pk for g in Generation.objects.filter(dispatched=True)] == [first.pk]
+    with django_capture_on_commit_callbacks(execute=False) as after_fail:
+        jobs.do_fail_job(job_id=first.job_id, error="worker lost")
+    for callback in after_fail:    # job_finished -> dispatch (its enqueue is captured, not run)
+        with django_capture_on_commit_callbacks(execute=False):
+            callback()
+    assert set(Generation.objects.filter(dispatched=True).values_list("pk", flat=True)) == {first.pk, second.pk}
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.check_cancel_job(job=second.job, user=owner)
+    third.refresh_from_db()
+    assert third.ranked and third.job.state == "succeeded"

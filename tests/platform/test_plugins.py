@@ -168,6 +168,28 @@ def test_photos_created_photos_embedded_photos_deleted_reach_plugins(owner, coll
     assert seen == [("created", [photo_id]), ("embedded", [photo_id], "random:atelier-demo-clip"), ("deleted", [photo_id])]
 
 
+@pytest.mark.django_db
+def test_job_finished_reaches_plugins_for_success_failure_and_cancel(owner, extra_plugin, django_capture_on_commit_callbacks):
+    from atelier.jobs import services as jobs
+
+    seen = []
+
+    class Listener:
+        @hookimpl
+        def job_finished(self, job_id, kind, state, owner_id):
+            seen.append((job_id, kind, state, owner_id))
+
+    extra_plugin(Listener(), "job-listener")
+    with django_capture_on_commit_callbacks(execute=True):
+        a, b, c = (jobs.create_job(owner=owner, kind=f"tests.kind{i}") for i in range(3))
+        jobs.do_finish_job(job_id=a.pk)
+        jobs.do_fail_job(job_id=b.pk, error="boom")
+        jobs.check_cancel_job(job=c, user=owner)
+        jobs.do_finish_job(job_id=a.pk)   # already finished: no second event
+    assert seen == [(a.pk, "tests.kind0", "succeeded", owner.pk), (b.pk, "tests.kind1", "failed", owner.pk),
+                    (c.pk, "tests.kind2", "cancelled", owner.pk)]
+
+
 def test_register_search_filters_keeps_the_first_of_a_clash(extra_plugin):
     def first(qs, value):
         return qs

@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from atelier.jobs.events import send_job_event_on_commit
 from atelier.jobs.models import Job
+from atelier.jobs.signals import job_finished
 
 
 class JobAccessDenied(Exception):
@@ -14,6 +15,12 @@ def create_job(*, owner, kind: str, total: int = 0, params: dict | None = None, 
     job = Job.objects.create(owner=owner, kind=kind, total=total, params=params or {}, collection=collection, message=message)
     send_job_event_on_commit(job)
     return job
+
+
+def _finished_on_commit(job: Job) -> None:
+    """Tells listeners (e.g. a plugin's queue) that the job reached a final state."""
+    event = {"job_id": job.pk, "kind": job.kind, "state": job.state, "owner_id": job.owner_id}
+    transaction.on_commit(lambda: job_finished.send(sender=Job, **event))
 
 
 def _update(job_id: int, **fields) -> Job:
@@ -66,6 +73,7 @@ def do_finish_job(*, job_id: int, message: str | None = None) -> Job:
             job.message = message[:500]
         job.save()
         send_job_event_on_commit(job)
+        _finished_on_commit(job)
     return job
 
 
@@ -79,6 +87,7 @@ def do_fail_job(*, job_id: int, error: str) -> Job:
         job.finished_at = timezone.now()
         job.save()
         send_job_event_on_commit(job)
+        _finished_on_commit(job)
     return job
 
 
@@ -94,6 +103,7 @@ def check_cancel_job(*, job: Job, user) -> Job:
             job.message = "cancelled"
             job.save()
             send_job_event_on_commit(job)
+            _finished_on_commit(job)
     return job
 
 

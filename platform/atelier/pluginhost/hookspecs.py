@@ -41,6 +41,11 @@ def photos_deleted(photo_ids):
 
 
 @hookspec
+def job_finished(job_id, kind, state, owner_id):
+    """Called after a job reached a final state ("succeeded", "failed", "cancelled"). Return nothing."""
+
+
+@hookspec
 def register_search_filters():
     """Return a dict: filter name -> function(photos_queryset, value) -> narrowed queryset."""
 
