@@ -1,6 +1,8 @@
 """Generation API (thin: parse, check, call a service, return JSON). Paths in api_urls.py, under /api/."""
 from django.http import HttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.response import Response
@@ -9,7 +11,7 @@ from rest_framework.views import APIView
 from atelier.api.errors import found_or_404
 from atelier.library import selectors as library_selectors
 from atelier.library.services import InvalidInput
-from plugins.generation import selectors, services
+from plugins.generation import schema, selectors, services
 
 MAX_LIST = 100
 
@@ -69,6 +71,7 @@ def generation_json(generation, *, candidates: bool = True) -> dict:
 class GenerateView(APIView):
     """POST {prompt, backend, candidates, keep, seed, temperature, top_k, top_p} -> 202 {id, job, url}."""
 
+    @extend_schema(request=schema.GENERATE_REQUEST, responses={202: schema.GENERATION, 400: schema.ERROR, 429: schema.ERROR})
     def post(self, request):
         generation = _start(request.user, [services.parse_request(_body(request))])[0]
         return Response(generation_json(generation), status=status.HTTP_202_ACCEPTED)
@@ -77,6 +80,7 @@ class GenerateView(APIView):
 class GenerateBatchView(APIView):
     """POST {prompts: [...] or "one\\nper line", ...shared settings} -> 202 {generations: [...]}."""
 
+    @extend_schema(request=schema.BATCH_REQUEST, responses={202: schema.BATCH_RESPONSE, 400: schema.ERROR, 429: schema.ERROR})
     def post(self, request):
         body = _body(request)
         requests = services.parse_batch(body)
@@ -88,6 +92,7 @@ class GenerateBatchView(APIView):
 class GenerationsView(APIView):
     """GET: your generations, newest first (?active=1: only those waiting or running; ?limit, ?offset)."""
 
+    @extend_schema(operation_id="generations_list", parameters=schema.LIST_PARAMS, responses=schema.GENERATION_LIST)
     def get(self, request):
         services.dispatch_pending(request.user.pk)   # frees a place a failed job may hold
         found = selectors.generations_of(request.user).prefetch_related("saved")
@@ -103,6 +108,7 @@ class GenerationsView(APIView):
 
 
 class GenerationView(APIView):
+    @extend_schema(responses={200: schema.GENERATION, 404: schema.ERROR})
     def get(self, request, generation_id: int):
         generation = found_or_404(selectors.access_generation(user=request.user, generation_id=generation_id), "generation")
         return Response(generation_json(generation))
@@ -111,6 +117,7 @@ class GenerationView(APIView):
 class SaveView(APIView):
     """POST {collection: id, candidates: [index, ...]} -> {saved: [{candidate, photo, created}]}."""
 
+    @extend_schema(request=schema.SAVE_REQUEST, responses={201: schema.SAVE_RESPONSE, 400: schema.ERROR, 403: schema.ERROR, 404: schema.ERROR})
     def post(self, request, generation_id: int):
         generation = found_or_404(selectors.access_generation(user=request.user, generation_id=generation_id), "generation")
         body = _body(request)
@@ -125,6 +132,7 @@ class SaveView(APIView):
 
 
 class BackendsView(APIView):
+    @extend_schema(responses=schema.BACKENDS)
     def get(self, request):
         return Response({"results": services.backend_statuses()})
 
@@ -135,13 +143,18 @@ def _png(data) -> HttpResponse:
     return response
 
 
+PNG = OpenApiResponse(OpenApiTypes.BINARY, description="image/png")
+
+
 class CandidateImageView(APIView):
+    @extend_schema(responses={(200, "image/png"): PNG, 404: schema.ERROR})
     def get(self, request, generation_id: int, index: int):
         candidate = found_or_404(selectors.access_candidate(user=request.user, generation_id=generation_id, index=index), "candidate")
         return _png(candidate.png)
 
 
 class PreviewImageView(APIView):
+    @extend_schema(responses={(200, "image/png"): PNG, 404: schema.ERROR})
     def get(self, request, generation_id: int):
         generation = found_or_404(selectors.access_generation(user=request.user, generation_id=generation_id), "generation")
         if not generation.preview_png:

@@ -262,3 +262,15 @@ def test_a_running_generation_that_fails_or_is_cancelled_hands_its_place_on(api,
         jobs.check_cancel_job(job=second.job, user=owner)
     third.refresh_from_db()
     assert third.ranked and third.job.state == "succeeded"
+
+
+def test_the_api_is_described_in_the_openapi_schema(api):
+    res = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    schema = res.json() if res["Content-Type"].endswith("json") else __import__("yaml").safe_load(res.content)
+    generate = schema["paths"]["/api/generate/"]["post"]
+    body = generate["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"prompt", "candidates", "keep", "seed", "temperature", "top_k", "top_p"} <= set(schema["components"]["schemas"][body]["properties"])
+    assert {"202", "400", "429"} <= set(generate["responses"])
+    for path in ("/api/generations/", "/api/generations/{generation_id}/", "/api/generations/{generation_id}/save/",
+                 "/api/generate/batch/", "/api/generation-backends/"):
+        assert path in schema["paths"], path
