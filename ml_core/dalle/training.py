@@ -7,6 +7,8 @@ work directory every `ckpt_every` steps and resumes from there, and shows a tqdm
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import time
@@ -180,8 +182,8 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
         model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
         step, losses, spent = st["step"], st["losses"], st.get("seconds", 0.0)
         torch.set_rng_state(st["rng"])
-        if st.get("done"):
-            return model.eval(), losses
+        if st.get("done") and spent >= tc.tf_minutes * 60 - 1:
+            return model.eval(), losses   # finished; a larger --tf-minutes continues it instead
     model.train()
     budget = tc.tf_minutes * 60
     t0 = time.time() - spent
@@ -216,12 +218,17 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
 
 # ---------------------------------------------------------------------------------------- all
 def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path | None = None,
-        resume: bool = False, threads: int = 2, log=print, stop_after: str = "all") -> Path:
-    """Train tokenizer, BPE and transformer; write fp16 weights + config.json to `out`."""
+        resume: bool = False, threads: int = 2, log=print, stop_after: str = "all",
+        tf_minutes: float | None = None) -> Path:
+    """Train tokenizer, BPE and transformer; write fp16 weights + config.json to `out`.
+    `tf_minutes` overrides the recipe's transformer budget (with `resume`, a larger budget
+    continues a finished run: the cosine schedule picks up where the new budget puts it)."""
     from .pipeline import save_pipeline
 
     torch.set_num_threads(threads)
     tc = CONFIGS[config]
+    if tf_minutes is not None:
+        tc = dataclasses.replace(tc, tf_minutes=float(tf_minutes))
     out = Path(out)
     work = Path(work or Path("var") / "dalle" / f"{config}-seed{seed}")
     work.mkdir(parents=True, exist_ok=True)
@@ -249,7 +256,8 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
              "caption_dropout": tc.caption_dropout, "times": times, "threads": threads,
              "final_loss": float(np.mean(losses[-50:])), "first_loss": float(np.mean(losses[:10])),
              "codebook": vq.stats(), "sampling": {"cond_scale": 2.0},
-             "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"}
+             "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"
+                        + (f" --tf-minutes {tc.tf_minutes:g}" if tf_minutes is not None else "")}
     save_pipeline(out, vq, tok, model, facts)
     (work / "losses.json").write_text(json.dumps(losses))
     log(f"saved {out} ({json.dumps(times)})")

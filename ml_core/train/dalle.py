@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--stage", choices=("all", "tokenizer"), default="all",
                    help="'tokenizer' stops after the image tokenizer")
+    p.add_argument("--tf-minutes", type=float, default=None,
+                   help="transformer time budget (default: the recipe's); with --resume a larger one continues a finished run")
     a = p.parse_args(argv)
-    run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage)
+    run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage, tf_minutes=a.tf_minutes)
     return 0

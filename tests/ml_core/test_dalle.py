@@ -172,6 +172,22 @@ def test_tiny_training_loss_falls_and_pipeline_samples(tiny_weights):
     assert previews[0].images.shape == (1, 3, 32, 32) and float(previews[0].images[0, :, -1].std()) == 0.0
 
 
+def test_a_larger_time_budget_continues_a_finished_run(tiny_weights, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(tiny_weights / "work", work)
+    short = run(tmp_path / "short", config="tiny", seed=0, work=work, resume=True, threads=1,
+                log=lambda m: None, tf_minutes=1e-9)          # the budget is spent: nothing to add
+    steps = json.loads((short / "config.json").read_text())["tf_steps"]
+    st = torch.load(work / "tf_ckpt.pt", weights_only=False)
+    st.update(step=10, losses=st["losses"][:10], seconds=0.5)  # as if a time budget had stopped it at step 10
+    torch.save(st, work / "tf_ckpt.pt")
+    longer = run(tmp_path / "longer", config="tiny", seed=0, work=work, resume=True, threads=1,
+                 log=lambda m: None, tf_minutes=5)
+    meta = json.loads((longer / "config.json").read_text())
+    assert steps == 40 and meta["tf_steps"] == 40 and meta["tf_minutes_budget"] == 5
+    assert "--tf-minutes 5" in meta["command"]
+
+
 def test_missing_or_broken_weights_fail_clearly(tiny_weights, tmp_path):
     with pytest.raises(DalleWeightsError) as e:
         load_dalle(tmp_path / "nowhere")
