@@ -10,6 +10,7 @@ Pure Python + torch + open_clip (no Django), usable from a notebook::
 Spec forms and model_id forms are documented in ``registry`` and ``weights``.
 """
 
+from . import tower  # noqa: F401  (registers the demo CLIP's image tower with timm)
 from .cache import TextEmbeddingCache, text_cache
 from .decode import ImageSource, load_image
 from .engine import ClipEngine, ImageBatch, ImageEmbeddings

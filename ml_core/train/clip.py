@@ -28,12 +28,14 @@ import torch
 import torch.nn.functional as F
 from open_clip.tokenizer import SimpleTokenizer
 from open_clip.transformer import text_global_pool
+from torch import nn
 from tqdm import tqdm
 
 from ml_core.clip import ClipEngine, ModelSpec, TextEmbeddingCache, save_pretrained
 from ml_core.clip.loading import LoadedModel, input_size, val_transform
 from ml_core.clip.registry import CONFIG_DIR, DEMO_ARCH, DEFAULT_DEMO_DIR, register_atelier_configs
 from ml_core.clip.weights import WeightsSource
+from ml_core.synth.oracle import HEADS, scene_targets
 
 from .clip_data import clip_batch, to_model_input
 from .trainer import Trainer, TrainerConfig
@@ -51,6 +53,7 @@ class ClipRecipe:
     group_size: int = 6  # anchor + one-factor variants
     partial: float = 0.35  # share of single-scene captions that name only some facts
     image_size: int = 64
+    attribute_weight: float = 1.0  # weight of the attribute heads' loss on the image embedding (0: off)
 
 
 def demo_model_cfg() -> dict:
@@ -73,7 +76,8 @@ def build_model(model_cfg: dict, seed: int) -> torch.nn.Module:
 
 
 class ClipBatches:
-    """Picklable ``make_batch(step)`` -> (images float (B,3,S,S), tokens (T, ctx), match bool (B, T))."""
+    """Picklable ``make_batch(step)`` -> (images float (B,3,S,S), tokens (T, ctx), match bool (B, T),
+    attribute targets long (B, len(HEADS)): the world's ground truth, -100 where not applicable)."""
 
     def __init__(self, seed: int, recipe: ClipRecipe, context_length: int, mean, std):
         self.seed, self.recipe, self.context_length = seed, recipe, context_length
@@ -86,7 +90,26 @@ class ClipBatches:
         r = self.recipe
         b = clip_batch(self.seed, step, r.groups, r.group_size, r.image_size, r.partial)
         return (to_model_input(b.images, self.mean, self.std), self._tokenizer(b.texts),
-                torch.from_numpy(b.match))
+                torch.from_numpy(b.match), torch.tensor([scene_targets(s) for s in b.scenes]))
+
+
+class ClipWithHeads(nn.Module):
+    """Training wrapper: the CLIP (``clip``, the only part saved) and one linear head per attribute
+    of the world (the oracle's HEADS: layout, colour/shape of the first and second object, count,
+    position, size) reading the unit image embedding. The heads' cross-entropy, weighted by
+    ``weight``, pushes those attributes into the embedding from the first steps, where the
+    contrastive loss alone learns colour, count and position but not shape (docs/ml/demo_clip.md)."""
+
+    def __init__(self, clip: nn.Module, embed_dim: int, weight: float):
+        super().__init__()
+        self.clip, self.weight = clip, weight
+        self.sizes = [len(v) for v in HEADS.values()]
+        self.heads = nn.Linear(embed_dim, sum(self.sizes))
+
+    def attribute_loss(self, img: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """img (B, D) unit rows, targets (B, len(HEADS)) -> mean cross-entropy over the heads."""
+        logits = self.heads(img).split(self.sizes, dim=1)
+        return sum(F.cross_entropy(lg, targets[:, k], ignore_index=-100) for k, lg in enumerate(logits)) / len(logits)
 
 
 def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, match: torch.Tensor, scale) -> torch.Tensor:
@@ -115,11 +138,16 @@ def encode_text_trimmed(model: torch.nn.Module, tokens: torch.Tensor) -> torch.T
 
 
 def clip_loss(model: torch.nn.Module, batch) -> torch.Tensor:
-    device = model.logit_scale.device
-    images, tokens, match = (t.to(device, non_blocking=True) for t in batch)
-    img = model.encode_image(images, normalize=True)
-    txt = encode_text_trimmed(model, tokens)
-    return contrastive_loss(img, txt, match, model.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE))
+    """Contrastive loss of a CLIP, plus the attribute heads' loss when ``model`` is a ClipWithHeads."""
+    clip = getattr(model, "clip", model)
+    device = clip.logit_scale.device
+    images, tokens, match, *targets = (t.to(device, non_blocking=True) for t in batch)
+    img = clip.encode_image(images, normalize=True)
+    txt = encode_text_trimmed(clip, tokens)
+    loss = contrastive_loss(img, txt, match, clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE))
+    if clip is not model and targets and model.weight:
+        loss = loss + model.weight * model.attribute_loss(img, targets[0])
+    return loss
 
 
 def engine_for(model: torch.nn.Module, model_cfg: dict, device: torch.device, name: str = "training") -> ClipEngine:
@@ -164,14 +192,17 @@ def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, 
     model = build_model(model_cfg, seed)
     pre = model.visual.preprocess_cfg
     batches = ClipBatches(seed, recipe, model_cfg["text_cfg"]["context_length"], pre["mean"], pre["std"])
+    if recipe.attribute_weight:
+        model = ClipWithHeads(model, int(model_cfg["embed_dim"]), recipe.attribute_weight)
     trainer = Trainer(config, model, batches, clip_loss, checkpoint_dir=checkpoint_dir)
     if resume and not trainer.load_checkpoint():
         tqdm.write(f"no checkpoint in {checkpoint_dir}: starting from step 0")
     if probe_every:
         def _probe(t: Trainer) -> None:
             if t.step % probe_every == 0 or t.step == config.steps:
+                clip = trained_clip(t)
                 tqdm.write(f"step {t.step} ({t.elapsed / 60:.1f} min) loss {np.mean(t.losses[-20:]):.3f} "
-                           f"scale {t.model.logit_scale.exp().item():.1f} | {summary(probe(t.model, model_cfg, t.device))}")
+                           f"scale {clip.logit_scale.exp().item():.1f} | {summary(probe(clip, model_cfg, t.device))}")
         trainer.add_callback("on_step_end", _probe)
     trainer.run()
     if out is not None:
@@ -179,9 +210,14 @@ def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, 
     return trainer
 
 
+def trained_clip(trainer: Trainer) -> nn.Module:
+    """The CLIP being trained (without the attribute heads, which are not saved)."""
+    return getattr(trainer.model, "clip", trainer.model)
+
+
 def save(trainer: Trainer, model_cfg: dict, recipe: ClipRecipe, out: Path, *, final_eval: bool = True) -> Path:
     """fp16 weights + open_clip_config.json + training.json into ``out``."""
-    model = trainer.model.eval()
+    model = trained_clip(trainer).eval()
     half = build_model(model_cfg, 0)
     half.load_state_dict(model.state_dict())
     weights = save_pretrained(half.half(), out, model_cfg=model_cfg)
@@ -213,6 +249,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--groups", type=int, default=ClipRecipe.groups, help="anchor scenes per batch")
     parser.add_argument("--group-size", type=int, default=ClipRecipe.group_size)
+    parser.add_argument("--attribute-weight", type=float, default=ClipRecipe.attribute_weight,
+                        help="weight of the attribute heads' loss on the image embedding (0: contrastive only)")
     parser.add_argument("--checkpoint-dir", default=str(DEFAULT_CHECKPOINT_DIR))
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
@@ -221,7 +259,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-eval", action="store_true", help="skip the final full evaluation")
     args = parser.parse_args(argv)
-    recipe = ClipRecipe(groups=args.groups, group_size=args.group_size)
+    recipe = ClipRecipe(groups=args.groups, group_size=args.group_size, attribute_weight=args.attribute_weight)
     start = time.time()
     train_clip(out=args.out, seed=args.seed, steps=args.steps, recipe=recipe, lr=args.lr,
                checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,

@@ -12,8 +12,9 @@ import torch
 from ml_core.clip import create_engine
 from ml_core.train import Trainer, TrainerConfig
 from ml_core.train.__main__ import SUBCOMMANDS, main as train_main
-from ml_core.train.clip import (ClipBatches, ClipRecipe, build_model, clip_loss, contrastive_loss,
-                                encode_text_trimmed, train_clip)
+from ml_core.synth.oracle import HEADS
+from ml_core.train.clip import (ClipBatches, ClipRecipe, ClipWithHeads, build_model, clip_loss, contrastive_loss,
+                                encode_text_trimmed, train_clip, trained_clip)
 from ml_core.train.clip_data import caption_key, clip_batch, match_matrix, partial_caption, signature
 from ml_core.synth import canonical_caption, scene_at
 
@@ -112,10 +113,25 @@ def test_saved_folder_loads_through_the_registry(tmp_path):
     assert facts["steps"] == 3 and facts["seed"] == 0 and len(facts["loss_every_50"]) == 1
     engine = create_engine(f"file:{out}", device="cpu")
     assert engine.embed_dim == 32 and engine.image_size == 32
+    assert isinstance(trainer.model, ClipWithHeads)  # the attribute heads are trained, not saved
     with torch.no_grad():
-        for key, value in trainer.model.state_dict().items():  # stored in fp16
+        for key, value in trained_clip(trainer).state_dict().items():  # stored in fp16
             assert torch.allclose(engine.model.state_dict()[key].float(), value.float(), atol=2e-3, rtol=1e-2), key
     assert engine.encode_texts(["a red circle"]).shape == (1, 32)
+
+
+def test_attribute_heads_add_the_ground_truth_loss():
+    batch = ClipBatches(0, RECIPE, 32, (0, 0, 0), (1, 1, 1))(0)
+    images, targets = batch[0], batch[3]
+    assert targets.shape == (len(images), len(HEADS)) and (targets >= -100).all()
+    assert ((targets == -100).sum(1) > 0).all()  # a single has no second object, a pair no count
+    clip = build_model(TINY, seed=0)
+    wrapped = ClipWithHeads(clip, TINY["embed_dim"], weight=1.0)
+    torch.manual_seed(0)
+    plain = clip_loss(clip, batch)
+    with_heads = clip_loss(wrapped, batch)
+    assert with_heads > plain + 0.5  # ~ln(#classes) per head at initialisation
+    assert float(clip_loss(ClipWithHeads(clip, TINY["embed_dim"], weight=0.0), batch)) == pytest.approx(float(plain), rel=1e-5)
 
 
 def test_dispatcher_lists_clip_and_rejects_unknown(capsys):

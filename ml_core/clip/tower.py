@@ -1,0 +1,118 @@
+"""Atelier's own image tower for the demo CLIP, registered as a timm model so open_clip builds it.
+
+open_clip builds a vision tower from ``"timm_model_name"`` in a config's ``vision_cfg`` through
+``timm.create_model``; registering our tower in timm's table (on ``import ml_core.clip``) makes
+``open_clip.create_model``, ``open_clip.CLIP(**cfg)`` and ``local-dir:`` configs work unchanged,
+and the weights load strictly like any open_clip model's. Config (atelier-demo-clip.json)::
+
+    "vision_cfg": {"image_size": 64, "timm_model_name": "atelier_conv64", "timm_pool": "flatten",
+                   "timm_proj": null}
+
+(``timm_proj: null``: the tower's own head projects to ``embed_dim``, open_clip adds nothing.)
+
+Why this shape (docs/ml/demo_clip.md): the world's shapes are 11-18 px at 64 px, and open_clip's
+ModifiedResNet blurred them into blobs (anti-aliased average pooling behind an 8-channel stem), so
+the shipped ``atelier_conv64`` follows the world's oracle (ml_core/synth/oracle.py, 100 % on every
+attribute): two 4x4 stride-2 convs, 3x3 convs, max pools, no blur; and position / relations /
+colour binding need WHERE things are, so the final 4x4 map is flattened and projected instead of
+pooled globally. The other names are the variants probed (full-resolution 3x3 stem, pooled or
+hybrid heads, coordinate channels); their results are in the docs.
+"""
+from __future__ import annotations
+
+import torch
+from timm.models import register_model
+from torch import nn
+
+TOWERS = {  # name -> (width, hidden, head, coords, stem)
+    "atelier_conv64": (32, 256, "flatten", False, "k4"),
+    # probe variants (docs/ml/demo_clip.md)
+    "atelier_conv64_hc": (32, 256, "hybrid", True, "k4"),
+    "atelier_conv64_full": (32, 256, "flatten", False, "full"),
+    "atelier_conv64_hybrid": (32, 256, "hybrid", False, "full"),
+    "atelier_conv64_coordpool": (32, 256, "pool", True, "full"),
+}
+
+
+def _block(i: int, o: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(i, o, 3, stride, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True)]
+
+
+class ConvTower(nn.Module):
+    """(B, 3, 64, 64) -> (B, num_classes). Shapes for width w, the shipped ``stem="k4"``:
+
+    coords  (only with ``coords``) + y and x channels in [-1, 1]  (B, 5, 64, 64)
+    stem    4x4 conv stride 2 -> w, 4x4 conv stride 2 -> 2w   (B, 2w, 16, 16)
+    stage   3x3 conv 2w->2w                                    (B, 2w, 16, 16)
+    stage   max pool, 3x3 conv 2w->4w                          (B, 4w, 8, 8)
+    stage   max pool, 3x3 conv 4w->4w                          (B, 4w, 4, 4)
+    head    "flatten" (shipped): flatten (16 cells x 4w) -> hidden -> ReLU -> num_classes
+            "pool": max and mean over cells (2 x 4w); "hybrid": both, concatenated
+
+    (stem "full": 3x3 conv at 64 px, then 3x3 stride-2 convs.) Every conv is followed by
+    BatchNorm and ReLU. The flattened map says where, pooled features say what wherever it is,
+    coordinate channels let a pooled feature say both ("a red circle on the left").
+    """
+
+    def __init__(self, width: int = 32, hidden: int = 256, num_classes: int = 128, image_size: int = 64,
+                 global_pool: str = "flatten", head: str = "flatten", coords: bool = False, stem: str = "full",
+                 **_ignored):
+        super().__init__()
+        if global_pool not in ("flatten", ""):
+            raise ValueError(f"ConvTower keeps the spatial map (global_pool 'flatten'), got {global_pool!r}")
+        w = width
+        self.num_classes, self.num_features = num_classes, hidden  # timm: features before the classifier
+        cells = 4 * w * (image_size // 16) ** 2
+        self.mode, self.coords = head, coords
+        c = 2 if coords else 0
+        stems = {
+            "full": [*_block(3 + c, w), *_block(w, w, 2), *_block(w, 2 * w, 2)],
+            "half": [*_block(3 + c, w // 2), *_block(w // 2, w, 2), *_block(w, 2 * w, 2)],
+            "k4": [nn.Conv2d(3 + c, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+                   nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True)],
+        }
+        self.features = nn.Sequential(
+            *stems[stem], *_block(2 * w, 2 * w),
+            nn.MaxPool2d(2), *_block(2 * w, 4 * w),
+            nn.MaxPool2d(2), *_block(4 * w, 4 * w),
+        )
+        n_in = {"flatten": cells, "pool": 8 * w, "hybrid": cells + 8 * w}[head]
+        self.head = nn.Sequential(nn.Identity(), nn.Linear(n_in, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, num_classes))
+
+    def reset_classifier(self, num_classes: int = 0, global_pool: str | None = None) -> None:
+        self.num_classes = num_classes
+        self.head[3] = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.coords:
+            b, _, h, w = x.shape
+            ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, w)
+            xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
+            x = torch.cat([x, ys, xs], 1)
+        f = self.features(x)
+        parts = []
+        if self.mode in ("flatten", "hybrid"):
+            parts.append(f.flatten(1))
+        if self.mode in ("pool", "hybrid"):
+            parts += [f.amax((2, 3)), f.mean((2, 3))]
+        return self.head(torch.cat(parts, 1))
+
+
+def _tower(name: str):
+    width, hidden, head, coords, stem = TOWERS[name]
+
+    def build(pretrained: bool = False, **kwargs) -> ConvTower:
+        if pretrained:
+            raise ValueError(f"{name} has no pretrained weights (it is trained by ml_core.train clip)")
+        for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+            kwargs.pop(key, None)
+        return ConvTower(width=width, hidden=hidden, head=head, coords=coords, stem=stem, **kwargs)
+
+    build.__name__ = name
+    build.__doc__ = f"Atelier demo-CLIP conv tower, width {width}, hidden {hidden}."
+    return build
+
+
+for _name in TOWERS:
+    register_model(_tower(_name))
