@@ -36,8 +36,9 @@ def studio_server(tmp_path, settings):
     # Small sampling batches, so the 16 candidates arrive in 4 steps the page can be seen showing.
     # Candidates of one prompt may look alike to CLIP: search's near-duplicate collapsing (tested
     # with the search) would fold the two saved images into one hit, so it is off here.
+    # One torch thread: two spinning threads on a busy 2-core machine made sampling ~10x slower.
     server = WebServer(tmp_path, ATELIER_TASKS_MODE="thread", ATELIER_PLUGIN_GENERATION_BATCH_SIZE="4",
-                       ATELIER_SEARCH_DUPLICATE_COSINE="1.01").start()
+                       ATELIER_SEARCH_DUPLICATE_COSINE="1.01", ATELIER_TORCH_THREADS="1").start()
     yield server
     server.stop()
 
@@ -54,7 +55,7 @@ def test_generate_stream_rank_save_and_find_by_search(cora, studio_server, brows
     page.fill("input[name=keep]", "4")
     page.fill("input[name=seed]", "3")
     page.click("#generate")
-    page.wait_for_selector("#current[data-ranked='1']", timeout=120_000)
+    page.wait_for_selector("#current[data-ranked='1']", timeout=300_000)
 
     history = page.evaluate("window.gridHistory")
     assert any(0 < h["n"] < 16 and not h["ranked"] for h in history), history   # streamed in
