@@ -35,3 +35,27 @@ def test_tag_page_counts(client, owner, make_user, collection, colour_photos):  
     client.force_login(viewer)
     html = client.get(f"/collections/{collection.pk}/tags/").content.decode()
     assert "<td>3</td>" in html and "Suggested" not in html
+
+
+def test_admins_write_a_vocabulary_on_the_tags_page(client, owner, make_user, collection):
+    from atelier.tagging.models import Vocabulary
+
+    url = f"/collections/{collection.pk}/tags/"
+    client.force_login(owner)
+    assert b'id="new-vocabulary"' in client.get(url).content
+    res = client.post(url, {"name": "scenery", "mode": "multi", "tags": "beach\nmountain: mountains, peaks\n", "templates": "photo"})
+    assert res.status_code == 302 and res["Location"].startswith(f"/collections/{collection.pk}/review/")
+    vocab = Vocabulary.objects.get(collection=collection, name="scenery")
+    assert vocab.templates == "photo" and sorted(vocab.tags.values_list("name", flat=True)) == ["beach", "mountain"]
+    assert vocab.tags.get(name="mountain").synonyms == ["mountains", "peaks"]
+    # bad input: a clear message, nothing created
+    page = client.post(url, {"name": "empty", "mode": "multi", "tags": "  \n", "templates": "short"}, follow=True)
+    assert "tags: write at least one tag" in page.content.decode()
+    page = client.post(url, {"name": "scenery", "mode": "multi", "tags": "sea", "templates": "short"}, follow=True)
+    assert "exists already" in page.content.decode()
+    assert Vocabulary.objects.filter(collection=collection).count() == 1
+    viewer = make_user("vera")
+    add_member(collection, viewer, "viewer")
+    client.force_login(viewer)
+    assert b'id="new-vocabulary"' not in client.get(url).content
+    assert client.post(url, {"name": "x", "mode": "multi", "tags": "a"}).status_code == 403

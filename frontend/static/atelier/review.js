@@ -123,18 +123,28 @@ document.getElementById("bulk-accept").addEventListener("click", () => {
 undoBtn.addEventListener("click", () => undo().catch((err) => say(err.message)));
 document.getElementById("review-tag").addEventListener("change", () => { cursor = 0; load().catch((err) => say(err.message)); });
 
+// A tagging job's live bar; the suggestions are re-read when it ends.
+async function follow(job) {
+  const bar = document.getElementById("tagging-progress");
+  bar.hidden = false;
+  root.dataset.taggingState = "running";
+  const j = await api(`/api/jobs/${job}/`);
+  bar.max = j.total || 1; bar.value = j.done;
+  say(`tagging: ${j.done}/${j.total} ${j.message || ""}`);
+  if (j.state === "queued" || j.state === "running") { setTimeout(() => follow(job).catch((err) => say(err.message)), 1000); return; }
+  bar.hidden = true;
+  root.dataset.taggingState = j.state;
+  if (j.error) say(`tagging ${j.state}: ${j.error}`);
+  await load();
+}
+
 document.getElementById("run-tagging").addEventListener("click", async () => {
   try {
     const { job } = await api(root.dataset.tagging, { method: "POST", body: JSON.stringify({ force: false }) });
     if (!job) { say("everything is tagged already"); return; }
-    const poll = async () => {
-      const j = await api(`/api/jobs/${job}/`);
-      say(`tagging: ${j.done}/${j.total} ${j.message || ""}`);
-      if (j.state === "queued" || j.state === "running") setTimeout(poll, 1000);
-      else load();
-    };
-    poll();
+    follow(job);
   } catch (err) { say(err.message); }
 });
+if (root.dataset.job) follow(root.dataset.job).catch((err) => say(err.message));
 
 load().catch((err) => say(err.message));

@@ -1,12 +1,16 @@
 """Pages: the review grid for collection admins, and the collection's tags with counts."""
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from atelier.library import selectors as library_selectors
 from atelier.library.permissions import can_admin
-from atelier.tagging import selectors
+from atelier.library.services import InvalidInput
+from atelier.library.services import PermissionDenied as NotAllowed
+from atelier.tagging import selectors, services
 
 
 def _collection(request, collection_id):
@@ -23,10 +27,44 @@ def review_page(request, collection_id: int):
         raise PermissionDenied("only collection admins review tags")
     tags = selectors.tag_counts(collection=collection)
     return render(request, "tagging/review.html", {"collection": collection, "tags": tags,
-                                                   "tag_id": request.GET.get("tag", "")})
+                                                   "tag_id": request.GET.get("tag", ""),
+                                                   "job_id": request.GET.get("job", "")})
 
 
 def tags_page(request, collection_id: int):
+    """The collection's tags with counts; admins also write a vocabulary here, which starts tagging."""
     collection = _collection(request, collection_id)
+    admin = can_admin(request.user, collection)
+    form = {"mode": "multi", "templates": "short"}
+    if request.method == "POST":
+        if not admin:
+            raise PermissionDenied("only collection admins write vocabularies")
+        form = {k: request.POST.get(k, "") for k in ("name", "mode", "tags", "templates")}
+        try:
+            vocabulary = services.do_create_vocabulary(
+                user=request.user, collection=collection, name=form["name"], mode=form["mode"],
+                templates=form["templates"] or None, tags=_tag_lines(form["tags"]))
+            job = services.start_tagging_job(user=request.user, collection=collection)
+        except (InvalidInput, NotAllowed) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Vocabulary “{vocabulary.name}” created: CLIP is scoring every photo against its tags.")
+            return redirect(reverse("tagging-review", args=[collection.pk]) + (f"?job={job}" if job else ""))
     return render(request, "tagging/tags.html", {"collection": collection, "tags": selectors.tag_counts(collection=collection),
-                                                 "can_admin": can_admin(request.user, collection)})
+                                                 "can_admin": admin, "form": form,
+                                                 "template_sets": ("short", "imagenet", "photo")})
+
+
+def _tag_lines(text: str) -> list:
+    """One tag per line (or comma-separated); `name: synonym, synonym` adds synonyms."""
+    lines = [line.strip() for line in text.replace("\r", "").split("\n") if line.strip()]
+    if len(lines) == 1 and ":" not in lines[0]:
+        lines = [part.strip() for part in lines[0].split(",") if part.strip()]
+    out = []
+    for line in lines:
+        name, _, synonyms = line.partition(":")
+        out.append({"name": name.strip(), "synonyms": [s.strip() for s in synonyms.split(",") if s.strip()]}
+                   if synonyms.strip() else name.strip())
+    if not out:
+        raise InvalidInput("tags: write at least one tag (one per line)")
+    return out
