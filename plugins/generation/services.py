@@ -291,10 +291,12 @@ def rank(generation: Generation) -> float:
 
     candidates = list(generation.candidate_set.only("pk", "index", "score").order_by("index"))
     order = rank_by_score([c.score for c in candidates])
+    for candidate in candidates:
+        candidate.rank = None
+    for position, i in enumerate(order[:generation.keep], 1):
+        candidates[i].rank = position
     with transaction.atomic():
-        Candidate.objects.filter(generation=generation).update(rank=None)
-        for position, i in enumerate(order[:generation.keep], 1):
-            Candidate.objects.filter(pk=candidates[i].pk).update(rank=position)
+        Candidate.objects.bulk_update(candidates, ["rank"])
         Generation.objects.filter(pk=generation.pk).update(ranked=True)
     generation.ranked = True
     return candidates[order[0]].score if candidates else 0.0

@@ -102,6 +102,21 @@ def _mark_changed(vocabulary: Vocabulary, *, all_tags: bool) -> None:
     vocabulary.refresh_from_db(fields=["version"])
 
 
+def parse_tag_lines(text: str) -> list:
+    """One tag per line (or comma-separated); `name: synonym, synonym` adds synonyms."""
+    lines = [line.strip() for line in text.replace("\r", "").split("\n") if line.strip()]
+    if len(lines) == 1 and ":" not in lines[0]:
+        lines = [part.strip() for part in lines[0].split(",") if part.strip()]
+    out = []
+    for line in lines:
+        name, _, synonyms = line.partition(":")
+        out.append({"name": name.strip(), "synonyms": [s.strip() for s in synonyms.split(",") if s.strip()]}
+                   if synonyms.strip() else name.strip())
+    if not out:
+        raise InvalidInput("tags: write at least one tag (one per line)")
+    return out
+
+
 def do_create_vocabulary(*, user, collection: Collection | None, name, mode="multi", templates=None,
                          min_probability=0.5, tags=None) -> Vocabulary:
     vocabulary = Vocabulary(collection=collection, name=_clean_name(name), mode=_clean_mode(mode),

@@ -43,7 +43,7 @@ def tags_page(request, collection_id: int):
         try:
             vocabulary = services.do_create_vocabulary(
                 user=request.user, collection=collection, name=form["name"], mode=form["mode"],
-                templates=form["templates"] or None, tags=_tag_lines(form["tags"]))
+                templates=form["templates"] or None, tags=services.parse_tag_lines(form["tags"]))
             job = services.start_tagging_job(user=request.user, collection=collection)
         except (InvalidInput, NotAllowed) as exc:
             messages.error(request, str(exc))
@@ -53,18 +53,3 @@ def tags_page(request, collection_id: int):
     return render(request, "tagging/tags.html", {"collection": collection, "tags": selectors.tag_counts(collection=collection),
                                                  "can_admin": admin, "form": form,
                                                  "template_sets": ("short", "imagenet", "photo")})
-
-
-def _tag_lines(text: str) -> list:
-    """One tag per line (or comma-separated); `name: synonym, synonym` adds synonyms."""
-    lines = [line.strip() for line in text.replace("\r", "").split("\n") if line.strip()]
-    if len(lines) == 1 and ":" not in lines[0]:
-        lines = [part.strip() for part in lines[0].split(",") if part.strip()]
-    out = []
-    for line in lines:
-        name, _, synonyms = line.partition(":")
-        out.append({"name": name.strip(), "synonyms": [s.strip() for s in synonyms.split(",") if s.strip()]}
-                   if synonyms.strip() else name.strip())
-    if not out:
-        raise InvalidInput("tags: write at least one tag (one per line)")
-    return out
