@@ -22,15 +22,19 @@ from __future__ import annotations
 
 import torch
 from timm.models import register_model
+from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import nn
 
-TOWERS = {  # name -> (width, hidden, head, coords, stem)
-    "atelier_conv64": (32, 256, "flatten", False, "k4"),
+TOWERS = {  # name -> (width, hidden, head, coords, stem, trunk input, colour branch)
+    "atelier_conv64": (32, 256, "flatten", False, "k4", "rgb", False),
+    # hue-blind shape trunk + per-pixel colour branch (held-out colour+shape pairs, docs)
+    "atelier_conv64_factored": (32, 256, "flatten", False, "k4", "saturation", True),
+    "atelier_conv64_branch": (32, 256, "flatten", False, "k4", "rgb", True),
     # probe variants (docs/ml/demo_clip.md)
-    "atelier_conv64_hc": (32, 256, "hybrid", True, "k4"),
-    "atelier_conv64_full": (32, 256, "flatten", False, "full"),
-    "atelier_conv64_hybrid": (32, 256, "hybrid", False, "full"),
-    "atelier_conv64_coordpool": (32, 256, "pool", True, "full"),
+    "atelier_conv64_hc": (32, 256, "hybrid", True, "k4", "rgb", False),
+    "atelier_conv64_full": (32, 256, "flatten", False, "full", "rgb", False),
+    "atelier_conv64_hybrid": (32, 256, "hybrid", False, "full", "rgb", False),
+    "atelier_conv64_coordpool": (32, 256, "pool", True, "full", "rgb", False),
 }
 
 
@@ -56,7 +60,7 @@ class ConvTower(nn.Module):
 
     def __init__(self, width: int = 32, hidden: int = 256, num_classes: int = 128, image_size: int = 64,
                  global_pool: str = "flatten", head: str = "flatten", coords: bool = False, stem: str = "full",
-                 **_ignored):
+                 trunk_input: str = "rgb", colour_branch: bool = False, **_ignored):
         super().__init__()
         if global_pool not in ("flatten", ""):
             raise ValueError(f"ConvTower keeps the spatial map (global_pool 'flatten'), got {global_pool!r}")
@@ -64,11 +68,14 @@ class ConvTower(nn.Module):
         self.num_classes, self.num_features = num_classes, hidden  # timm: features before the classifier
         cells = 4 * w * (image_size // 16) ** 2
         self.mode, self.coords = head, coords
-        c = 2 if coords else 0
+        if trunk_input not in ("rgb", "saturation"):
+            raise ValueError(f"trunk_input must be 'rgb' or 'saturation', got {trunk_input!r}")
+        self.trunk_input = trunk_input
+        c_in = (3 if trunk_input == "rgb" else 1) + (2 if coords else 0)
         stems = {
-            "full": [*_block(3 + c, w), *_block(w, w, 2), *_block(w, 2 * w, 2)],
-            "half": [*_block(3 + c, w // 2), *_block(w // 2, w, 2), *_block(w, 2 * w, 2)],
-            "k4": [nn.Conv2d(3 + c, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
+            "full": [*_block(c_in, w), *_block(w, w, 2), *_block(w, 2 * w, 2)],
+            "half": [*_block(c_in, w // 2), *_block(w // 2, w, 2), *_block(w, 2 * w, 2)],
+            "k4": [nn.Conv2d(c_in, w, 4, 2, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True),
                    nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True)],
         }
         self.features = nn.Sequential(
@@ -77,6 +84,19 @@ class ConvTower(nn.Module):
             nn.MaxPool2d(2), *_block(4 * w, 4 * w),
         )
         n_in = {"flatten": cells, "pool": 8 * w, "hybrid": cells + 8 * w}[head]
+        # Per-pixel colour (1x1 convs cannot see shape) at half resolution (7x cheaper than full,
+        # objects keep solid interiors), max-pooled onto the trunk's 4x4 grid.
+        self.colour = None
+        if colour_branch:
+            cw = w // 2
+            self.colour = nn.Sequential(
+                nn.AvgPool2d(2),
+                nn.Conv2d(3, cw, 1, bias=False), nn.BatchNorm2d(cw), nn.ReLU(inplace=True),
+                nn.Conv2d(cw, cw, 1, bias=False), nn.BatchNorm2d(cw), nn.ReLU(inplace=True),
+                nn.AdaptiveMaxPool2d(image_size // 16))
+            n_in += cw * (image_size // 16) ** 2
+        self.register_buffer("_mean", torch.tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_std", torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1), persistent=False)
         self.head = nn.Sequential(nn.Identity(), nn.Linear(n_in, hidden), nn.ReLU(inplace=True),
                                   nn.Linear(hidden, num_classes))
 
@@ -84,7 +104,19 @@ class ConvTower(nn.Module):
         self.num_classes = num_classes
         self.head[3] = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
+    def saturation(self, x: torch.Tensor) -> torch.Tensor:
+        """HSV saturation of the (normalised) input, (B, 1, H, W) in [0, 1]: every object colour
+        of the world is > 0.55, every background < 0.2, so it shows shapes without their hue.
+        The value is floored at 0.25 (no object colour is darker) so that near-black texture
+        pixels, where a difference of 2 levels is "30 % saturated", stay near 0."""
+        rgb = (x * self._std + self._mean).clamp(0, 1)
+        top, bottom = rgb.amax(1, keepdim=True), rgb.amin(1, keepdim=True)
+        return (top - bottom) / top.clamp(min=0.25)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = x
+        if self.trunk_input == "saturation":
+            x = self.saturation(x)
         if self.coords:
             b, _, h, w = x.shape
             ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, w)
@@ -96,18 +128,21 @@ class ConvTower(nn.Module):
             parts.append(f.flatten(1))
         if self.mode in ("pool", "hybrid"):
             parts += [f.amax((2, 3)), f.mean((2, 3))]
+        if self.colour is not None:
+            parts.append(self.colour(rgb).flatten(1))
         return self.head(torch.cat(parts, 1))
 
 
 def _tower(name: str):
-    width, hidden, head, coords, stem = TOWERS[name]
+    width, hidden, head, coords, stem, trunk_input, colour_branch = TOWERS[name]
 
     def build(pretrained: bool = False, **kwargs) -> ConvTower:
         if pretrained:
             raise ValueError(f"{name} has no pretrained weights (it is trained by ml_core.train clip)")
         for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
             kwargs.pop(key, None)
-        return ConvTower(width=width, hidden=hidden, head=head, coords=coords, stem=stem, **kwargs)
+        return ConvTower(width=width, hidden=hidden, head=head, coords=coords, stem=stem,
+                         trunk_input=trunk_input, colour_branch=colour_branch, **kwargs)
 
     build.__name__ = name
     build.__doc__ = f"Atelier demo-CLIP conv tower, width {width}, hidden {hidden}."

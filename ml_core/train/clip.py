@@ -251,6 +251,8 @@ def main(argv=None) -> int:
     parser.add_argument("--group-size", type=int, default=ClipRecipe.group_size)
     parser.add_argument("--attribute-weight", type=float, default=ClipRecipe.attribute_weight,
                         help="weight of the attribute heads' loss on the image embedding (0: contrastive only)")
+    parser.add_argument("--tower", default=None,
+                        help="image tower (a name in ml_core/clip/tower.py TOWERS); default: the demo config's")
     parser.add_argument("--checkpoint-dir", default=str(DEFAULT_CHECKPOINT_DIR))
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
@@ -260,8 +262,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-eval", action="store_true", help="skip the final full evaluation")
     args = parser.parse_args(argv)
     recipe = ClipRecipe(groups=args.groups, group_size=args.group_size, attribute_weight=args.attribute_weight)
+    model_cfg = demo_model_cfg()
+    if args.tower:
+        from ml_core.clip.tower import TOWERS
+        if args.tower not in TOWERS:
+            parser.error(f"--tower must be one of {', '.join(TOWERS)}, got {args.tower!r}")
+        model_cfg["vision_cfg"]["timm_model_name"] = args.tower
     start = time.time()
-    train_clip(out=args.out, seed=args.seed, steps=args.steps, recipe=recipe, lr=args.lr,
+    train_clip(out=args.out, model_cfg=model_cfg, seed=args.seed, steps=args.steps, recipe=recipe, lr=args.lr,
                checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
                resume=args.resume, probe_every=args.probe_every, device=args.device,
                threads=args.threads, final_eval=not args.no_eval)

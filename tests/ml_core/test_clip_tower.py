@@ -2,6 +2,8 @@
 keeps WHERE things are (a flattened 4x4 map + coordinate channels) and has no pretrained weights."""
 import json
 
+import numpy as np
+
 import open_clip
 import pytest
 import timm
@@ -45,3 +47,62 @@ def test_timm_factory_contract():
         timm.create_model("atelier_conv64", num_classes=128, global_pool="avg")
     with pytest.raises(ValueError):
         timm.create_model("atelier_conv64", pretrained=True)
+
+
+def _normalise(rgb01: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
+    return (rgb01 - mean) / std
+
+
+def _world_images(n: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    """(normalised renders (n, 3, 64, 64), object masks (n, 1, 64, 64)) of single train scenes."""
+    from ml_core.synth import render_batch, scene_at
+    from ml_core.synth.render import render_background
+
+    scenes = [scene_at(0, i, "train", "single") for i in range(n)]
+    img = torch.from_numpy(render_batch(scenes, 64)).permute(0, 3, 1, 2).float() / 255
+    bg = torch.from_numpy(np.stack([render_background(s.background, 64) for s in scenes]))
+    bg = bg.permute(0, 3, 1, 2).float() / 255
+    return _normalise(img), ((img - bg).abs().amax(1, keepdim=True) > 0.2)
+
+
+def test_saturation_separates_every_object_from_every_background():
+    """The factored tower's shape trunk sees only HSV saturation; that works because the world's
+    object colours are saturated and its backgrounds neutral (checked on real renders)."""
+    tower = ConvTower(width=8, hidden=32, num_classes=16, stem="k4", trunk_input="saturation").eval()
+    x, objects = _world_images()
+    sat = tower.saturation(x)
+    grown = torch.nn.functional.max_pool2d(objects.float(), 5, 1, 2).bool()
+    interior = ~torch.nn.functional.max_pool2d((~objects).float(), 3, 1, 1).bool()  # no edge pixels
+    assert sat.shape == (24, 1, 64, 64) and interior.sum() > 24 * 20
+    assert sat[~grown].max() < 0.25 and sat[interior].min() > 0.5
+
+
+def test_factored_tower_trunk_is_hue_blind_and_colour_branch_is_shape_blind():
+    torch.manual_seed(0)
+    tower = ConvTower(width=8, hidden=32, num_classes=16, stem="k4", trunk_input="saturation",
+                      colour_branch=True).eval()
+    x, _ = _world_images(4)
+    rgb01 = x * torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1) \
+        + torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    recoloured = _normalise(rgb01[:, [2, 0, 1]])  # every hue rotated, saturation unchanged
+    with torch.no_grad():
+        trunk = lambda im: tower.features(tower.saturation(im))  # noqa: E731
+        assert torch.allclose(trunk(x), trunk(recoloured), atol=1e-4)
+        assert not torch.allclose(tower(x), tower(recoloured), atol=1e-3)  # the colour branch sees it
+        # Move 2x2 blocks around inside each 16x16 cell: shapes are destroyed, the colour branch
+        # (per-pixel after 2x2 averaging, max over the cell) must not notice.
+        blocks = x.unfold(2, 2, 2).unfold(3, 2, 2)  # (B, 3, 32, 32, 2, 2)
+        cells = blocks.reshape(4, 3, 4, 8, 4, 8, 2, 2)  # cell row, block row, cell col, block col
+        shuffled = cells.flip(3).transpose(3, 5)  # reorder blocks within every cell
+        scrambled = shuffled.permute(0, 1, 2, 3, 6, 4, 5, 7).reshape(4, 3, 64, 64)
+        assert not torch.allclose(scrambled, x)
+        assert torch.allclose(tower.colour(x), tower.colour(scrambled), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["atelier_conv64_factored", "atelier_conv64_branch"])
+def test_factored_towers_build_through_timm(name):
+    tower = timm.create_model(name, num_classes=128, global_pool="flatten").eval()
+    with torch.no_grad():
+        assert tower(torch.randn(2, 3, 64, 64)).shape == (2, 128)
