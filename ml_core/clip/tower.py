@@ -28,8 +28,9 @@ from torch import nn
 TOWERS = {  # name -> (width, hidden, head, coords, stem, trunk input, colour branch)
     "atelier_conv64": (32, 256, "flatten", False, "k4", "rgb", False),
     # hue-blind shape trunk + per-pixel colour branch (held-out colour+shape pairs, docs)
-    "atelier_conv64_factored": (32, 256, "flatten", False, "k4", "saturation", True),
-    "atelier_conv64_branch": (32, 256, "flatten", False, "k4", "rgb", True),
+    "atelier_conv64_split": (32, 256, "flatten", False, "k4", "saturation", "linear"),
+    "atelier_conv64_factored": (32, 256, "flatten", False, "k4", "saturation", "head"),
+    "atelier_conv64_branch": (32, 256, "flatten", False, "k4", "rgb", "head"),
     # probe variants (docs/ml/demo_clip.md)
     "atelier_conv64_hc": (32, 256, "hybrid", True, "k4", "rgb", False),
     "atelier_conv64_full": (32, 256, "flatten", False, "full", "rgb", False),
@@ -53,6 +54,13 @@ class ConvTower(nn.Module):
     head    "flatten" (shipped): flatten (16 cells x 4w) -> hidden -> ReLU -> num_classes
             "pool": max and mean over cells (2 x 4w); "hybrid": both, concatenated
 
+    colour  (``colour_branch``) 2x2 average, two 1x1 convs (w/2), max over each 16 px cell:
+            per-pixel colour on the same 4x4 grid, blind to shape; "head": concatenated before
+            the head; "linear": projected linearly and ADDED to the head's output, so the
+            embedding's colour directions cannot depend on shape (held-out colour+shape pairs)
+    trunk   ``trunk_input="saturation"``: the convs see only HSV saturation, blind to hue, so
+            shape features cannot depend on colour either
+
     (stem "full": 3x3 conv at 64 px, then 3x3 stride-2 convs.) Every conv is followed by
     BatchNorm and ReLU. The flattened map says where, pooled features say what wherever it is,
     coordinate channels let a pooled feature say both ("a red circle on the left").
@@ -60,7 +68,7 @@ class ConvTower(nn.Module):
 
     def __init__(self, width: int = 32, hidden: int = 256, num_classes: int = 128, image_size: int = 64,
                  global_pool: str = "flatten", head: str = "flatten", coords: bool = False, stem: str = "full",
-                 trunk_input: str = "rgb", colour_branch: bool = False, **_ignored):
+                 trunk_input: str = "rgb", colour_branch: str | None = None, **_ignored):
         super().__init__()
         if global_pool not in ("flatten", ""):
             raise ValueError(f"ConvTower keeps the spatial map (global_pool 'flatten'), got {global_pool!r}")
@@ -86,7 +94,9 @@ class ConvTower(nn.Module):
         n_in = {"flatten": cells, "pool": 8 * w, "hybrid": cells + 8 * w}[head]
         # Per-pixel colour (1x1 convs cannot see shape) at half resolution (7x cheaper than full,
         # objects keep solid interiors), max-pooled onto the trunk's 4x4 grid.
-        self.colour = None
+        if colour_branch not in (None, False, "head", "linear"):
+            raise ValueError(f"colour_branch must be None, 'head' or 'linear', got {colour_branch!r}")
+        self.colour, self.colour_proj = None, None
         if colour_branch:
             cw = w // 2
             self.colour = nn.Sequential(
@@ -94,7 +104,11 @@ class ConvTower(nn.Module):
                 nn.Conv2d(3, cw, 1, bias=False), nn.BatchNorm2d(cw), nn.ReLU(inplace=True),
                 nn.Conv2d(cw, cw, 1, bias=False), nn.BatchNorm2d(cw), nn.ReLU(inplace=True),
                 nn.AdaptiveMaxPool2d(image_size // 16))
-            n_in += cw * (image_size // 16) ** 2
+            colour_features = cw * (image_size // 16) ** 2
+            if colour_branch == "head":  # concatenated before the MLP head
+                n_in += colour_features
+            else:  # added linearly to the output: colour directions cannot depend on shape
+                self.colour_proj = nn.Linear(colour_features, num_classes or hidden)
         self.register_buffer("_mean", torch.tensor(OPENAI_DATASET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(OPENAI_DATASET_STD).view(1, 3, 1, 1), persistent=False)
         self.head = nn.Sequential(nn.Identity(), nn.Linear(n_in, hidden), nn.ReLU(inplace=True),
@@ -103,6 +117,8 @@ class ConvTower(nn.Module):
     def reset_classifier(self, num_classes: int = 0, global_pool: str | None = None) -> None:
         self.num_classes = num_classes
         self.head[3] = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        if self.colour_proj is not None:
+            self.colour_proj = nn.Linear(self.colour_proj.in_features, num_classes or self.num_features)
 
     def saturation(self, x: torch.Tensor) -> torch.Tensor:
         """HSV saturation of the (normalised) input, (B, 1, H, W) in [0, 1]: every object colour
@@ -128,9 +144,12 @@ class ConvTower(nn.Module):
             parts.append(f.flatten(1))
         if self.mode in ("pool", "hybrid"):
             parts += [f.amax((2, 3)), f.mean((2, 3))]
-        if self.colour is not None:
+        if self.colour is not None and self.colour_proj is None:
             parts.append(self.colour(rgb).flatten(1))
-        return self.head(torch.cat(parts, 1))
+        out = self.head(torch.cat(parts, 1))
+        if self.colour_proj is not None:
+            out = out + self.colour_proj(self.colour(rgb).flatten(1))
+        return out
 
 
 def _tower(name: str):

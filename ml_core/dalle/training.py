@@ -54,6 +54,12 @@ CONFIGS = {
     "small": TrainConfig("small", VQConfig(downsample=2, channels=32, res_blocks=1, max_mult=2,
                                            bottom_blocks=2, loss="l1grad"),
                          DalleConfig(n_layer=4, n_head=4, n_embd=128), tf_batch=32, tf_lr=2e-3),
+    # 8x8 tokens of 4x4 px (64 image tokens, as the paper's ratio of 1:8 per side): shapes become
+    # one to four tokens, the stream is 88 long instead of 280 (docs/ml/dalle.md).
+    "grid8": TrainConfig("grid8", VQConfig(downsample=4, channels=64, res_blocks=1, max_mult=2,
+                                           bottom_blocks=2, codebook_size=1024, loss="l1grad"),
+                         DalleConfig(n_layer=6, n_head=4, n_embd=128), vq_steps=2500, tf_batch=64,
+                         tf_lr=1.5e-3, tf_minutes=30.0),
     "tiny": TrainConfig("tiny", VQConfig(channels=16, res_blocks=1, codebook_size=64, code_dim=16),
                         DalleConfig(image_vocab=64, n_layer=2, n_head=2, n_embd=64),
                         vq_steps=30, vq_batch=16, bpe_scenes=300, tf_scenes=512, tf_steps=40,

@@ -82,7 +82,7 @@ def test_saturation_separates_every_object_from_every_background():
 def test_factored_tower_trunk_is_hue_blind_and_colour_branch_is_shape_blind():
     torch.manual_seed(0)
     tower = ConvTower(width=8, hidden=32, num_classes=16, stem="k4", trunk_input="saturation",
-                      colour_branch=True).eval()
+                      colour_branch="head").eval()
     x, _ = _world_images(4)
     rgb01 = x * torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1) \
         + torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
@@ -101,8 +101,27 @@ def test_factored_tower_trunk_is_hue_blind_and_colour_branch_is_shape_blind():
         assert torch.allclose(tower.colour(x), tower.colour(scrambled), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["atelier_conv64_factored", "atelier_conv64_branch"])
+@pytest.mark.parametrize("name", ["atelier_conv64_split", "atelier_conv64_factored", "atelier_conv64_branch"])
 def test_factored_towers_build_through_timm(name):
     tower = timm.create_model(name, num_classes=128, global_pool="flatten").eval()
     with torch.no_grad():
         assert tower(torch.randn(2, 3, 64, 64)).shape == (2, 128)
+
+
+def test_split_tower_adds_colour_linearly():
+    """"linear": a hue change moves the embedding only through the linear colour projection, so a
+    colour direction learnt on circles is the same direction on stars."""
+    torch.manual_seed(0)
+    tower = ConvTower(width=8, hidden=32, num_classes=16, stem="k4", trunk_input="saturation",
+                      colour_branch="linear").eval()
+    x, _ = _world_images(4)
+    std = torch.tensor(open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
+    recoloured = _normalise((x * std + mean)[:, [1, 2, 0]])
+    with torch.no_grad():
+        moved = tower(x) - tower(recoloured)
+        through_colour = tower.colour_proj(tower.colour(x).flatten(1)) \
+            - tower.colour_proj(tower.colour(recoloured).flatten(1))
+    assert moved.abs().max() > 1e-3 and torch.allclose(moved, through_colour, atol=1e-5)
+    tower.reset_classifier(0)  # timm's feature mode: both parts give the hidden width
+    assert tower(x).shape == (4, 32)
