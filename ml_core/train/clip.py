@@ -35,7 +35,8 @@ from ml_core.clip import ClipEngine, ModelSpec, TextEmbeddingCache, save_pretrai
 from ml_core.clip.loading import LoadedModel, input_size, val_transform
 from ml_core.clip.registry import CONFIG_DIR, DEMO_ARCH, DEFAULT_DEMO_DIR, register_atelier_configs
 from ml_core.clip.weights import WeightsSource
-from ml_core.synth.oracle import HEADS, scene_targets
+from ml_core.synth.oracle import HEADS, LAYOUTS, scene_targets
+from ml_core.synth.vocab import COLOUR_NAMES, SHAPE_NAMES, article
 
 from .clip_data import clip_batch, to_model_input
 from .trainer import Trainer, TrainerConfig
@@ -54,6 +55,7 @@ class ClipRecipe:
     partial: float = 0.35  # share of single-scene captions that name only some facts
     image_size: int = 64
     attribute_weight: float = 1.0  # weight of the attribute heads' loss on the image embedding (0: off)
+    invariance_weight: float = 0.0  # weight of the colour/shape score invariance loss (0: off)
 
 
 def demo_model_cfg() -> dict:
@@ -100,16 +102,53 @@ class ClipWithHeads(nn.Module):
     ``weight``, pushes those attributes into the embedding from the first steps, where the
     contrastive loss alone learns colour, count and position but not shape (docs/ml/demo_clip.md)."""
 
-    def __init__(self, clip: nn.Module, embed_dim: int, weight: float):
+    def __init__(self, clip: nn.Module, embed_dim: int, weight: float, invariance: float = 0.0,
+                 context_length: int = 32):
         super().__init__()
-        self.clip, self.weight = clip, weight
+        self.clip, self.weight, self.invariance = clip, weight, invariance
         self.sizes = [len(v) for v in HEADS.values()]
         self.heads = nn.Linear(embed_dim, sum(self.sizes))
+        tok = SimpleTokenizer(context_length=context_length)
+        self.register_buffer("colour_prompts", tok(COLOUR_PROMPTS), persistent=False)
+        self.register_buffer("shape_prompts", tok(SHAPE_PROMPTS), persistent=False)
+
+    def invariance_loss(self, img: torch.Tensor, targets: torch.Tensor, scale) -> torch.Tensor:
+        """Single scenes of one colour must get the same colour-prompt distribution whatever
+        their shape, and scenes of one shape the same shape-prompt distribution whatever their
+        colour. Without it the model learns the split's statistic "triangles are never purple"
+        (the held-out pairs never occur) and reads held-out pairs' colour wrong (docs)."""
+        single = targets[:, 0] == LAYOUTS.index("single")
+        loss = img.new_zeros(())
+        for prompts, column, per_class in ((self.colour_prompts, 1, len(COLOUR_PROMPT_NOUNS)),
+                                           (self.shape_prompts, 2, len(SHAPE_PROMPT_TEMPLATES))):
+            classes = encode_text_trimmed(self.clip, prompts).view(-1, per_class, img.shape[1]).mean(1)
+            logp = F.log_softmax(scale * img[single] @ F.normalize(classes, dim=-1).T, dim=1)
+            loss = loss + grouped_variance(logp, targets[single, column], classes.shape[0])
+        return loss
 
     def attribute_loss(self, img: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """img (B, D) unit rows, targets (B, len(HEADS)) -> mean cross-entropy over the heads."""
         logits = self.heads(img).split(self.sizes, dim=1)
-        return sum(F.cross_entropy(lg, targets[:, k], ignore_index=-100) for k, lg in enumerate(logits)) / len(logits)
+        # A head with no applicable target in the batch (no pairs: colour2) would give NaN.
+        terms = [F.cross_entropy(lg, targets[:, k], ignore_index=-100)
+                 for k, lg in enumerate(logits) if bool((targets[:, k] != -100).any())]
+        return sum(terms) / len(logits)
+
+
+COLOUR_PROMPT_NOUNS = ("shape", "object", "thing", "figure")
+SHAPE_PROMPT_TEMPLATES = ("{a} {s}", "a photo of {a} {s}")
+COLOUR_PROMPTS = [f"a {c} {n}" for c in COLOUR_NAMES for n in COLOUR_PROMPT_NOUNS]
+SHAPE_PROMPTS = [t.format(a=article(s), s=s) for s in SHAPE_NAMES for t in SHAPE_PROMPT_TEMPLATES]
+
+
+def grouped_variance(rows: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Mean squared distance of each row (N, K) to the mean row of its label's group (labels in
+    0..n_classes-1); a group of one contributes 0."""
+    if rows.shape[0] == 0:
+        return rows.new_zeros(())
+    onehot = F.one_hot(labels, n_classes).to(rows.dtype)  # (N, C)
+    means = (onehot.T @ rows) / onehot.sum(0).clamp(min=1).unsqueeze(1)  # (C, K)
+    return (rows - means[labels]).pow(2).sum(1).mean()
 
 
 def contrastive_loss(img: torch.Tensor, txt: torch.Tensor, match: torch.Tensor, scale) -> torch.Tensor:
@@ -144,9 +183,12 @@ def clip_loss(model: torch.nn.Module, batch) -> torch.Tensor:
     images, tokens, match, *targets = (t.to(device, non_blocking=True) for t in batch)
     img = clip.encode_image(images, normalize=True)
     txt = encode_text_trimmed(clip, tokens)
-    loss = contrastive_loss(img, txt, match, clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE))
+    scale = clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+    loss = contrastive_loss(img, txt, match, scale)
     if clip is not model and targets and model.weight:
         loss = loss + model.weight * model.attribute_loss(img, targets[0])
+    if clip is not model and targets and model.invariance:
+        loss = loss + model.invariance * model.invariance_loss(img, targets[0], scale)
     return loss
 
 
@@ -192,8 +234,9 @@ def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, 
     model = build_model(model_cfg, seed)
     pre = model.visual.preprocess_cfg
     batches = ClipBatches(seed, recipe, model_cfg["text_cfg"]["context_length"], pre["mean"], pre["std"])
-    if recipe.attribute_weight:
-        model = ClipWithHeads(model, int(model_cfg["embed_dim"]), recipe.attribute_weight)
+    if recipe.attribute_weight or recipe.invariance_weight:
+        model = ClipWithHeads(model, int(model_cfg["embed_dim"]), recipe.attribute_weight,
+                              recipe.invariance_weight, model_cfg["text_cfg"]["context_length"])
     trainer = Trainer(config, model, batches, clip_loss, checkpoint_dir=checkpoint_dir)
     if resume and not trainer.load_checkpoint():
         tqdm.write(f"no checkpoint in {checkpoint_dir}: starting from step 0")
@@ -251,6 +294,8 @@ def main(argv=None) -> int:
     parser.add_argument("--group-size", type=int, default=ClipRecipe.group_size)
     parser.add_argument("--attribute-weight", type=float, default=ClipRecipe.attribute_weight,
                         help="weight of the attribute heads' loss on the image embedding (0: contrastive only)")
+    parser.add_argument("--invariance-weight", type=float, default=ClipRecipe.invariance_weight,
+                        help="weight of the loss that makes colour scores independent of shape and back (0: off)")
     parser.add_argument("--tower", default=None,
                         help="image tower (a name in ml_core/clip/tower.py TOWERS); default: the demo config's")
     parser.add_argument("--checkpoint-dir", default=str(DEFAULT_CHECKPOINT_DIR))
@@ -261,7 +306,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-eval", action="store_true", help="skip the final full evaluation")
     args = parser.parse_args(argv)
-    recipe = ClipRecipe(groups=args.groups, group_size=args.group_size, attribute_weight=args.attribute_weight)
+    recipe = ClipRecipe(groups=args.groups, group_size=args.group_size, attribute_weight=args.attribute_weight,
+                        invariance_weight=args.invariance_weight)
     model_cfg = demo_model_cfg()
     if args.tower:
         from ml_core.clip.tower import TOWERS

@@ -14,6 +14,7 @@ from ml_core.train import Trainer, TrainerConfig
 from ml_core.train.__main__ import SUBCOMMANDS, main as train_main
 from ml_core.synth.oracle import HEADS
 from ml_core.train.clip import (ClipBatches, ClipRecipe, ClipWithHeads, build_model, clip_loss, contrastive_loss,
+                                grouped_variance,
                                 encode_text_trimmed, train_clip, trained_clip)
 from ml_core.train.clip_data import caption_key, clip_batch, match_matrix, partial_caption, signature
 from ml_core.synth import canonical_caption, scene_at
@@ -139,3 +140,36 @@ def test_dispatcher_lists_clip_and_rejects_unknown(capsys):
     assert SUBCOMMANDS["clip"] == "ml_core.train.clip"
     assert train_main(["nope"]) == 2
     assert "clip" in capsys.readouterr().err
+
+
+def test_grouped_variance_is_the_spread_inside_each_label():
+    rows = torch.tensor([[1.0, 0.0], [3.0, 0.0], [5.0, 5.0], [0.0, 0.0]])
+    labels = torch.tensor([0, 0, 1, 2])  # group 0 spreads by +-1 on one axis, groups 1 and 2 are alone
+    assert float(grouped_variance(rows, labels, 3)) == pytest.approx(2 / 4)
+    assert float(grouped_variance(rows[:0], labels[:0], 3)) == 0.0
+    same = torch.tensor([[2.0, 1.0], [2.0, 1.0]])
+    assert float(grouped_variance(same, torch.tensor([1, 1]), 2)) == 0.0
+
+
+def test_invariance_loss_punishes_colour_scores_that_depend_on_shape():
+    """Single scenes of one colour must get one colour-prompt distribution whatever their shape;
+    the term is added only with a weight, and a batch without pairs does not give NaN."""
+    batch = ClipBatches(0, RECIPE, 32, (0, 0, 0), (1, 1, 1))(0)
+    clip = build_model(TINY, seed=0)
+    torch.manual_seed(0)
+    with_inv = ClipWithHeads(clip, TINY["embed_dim"], weight=0.0, invariance=1.0)
+    without = ClipWithHeads(clip, TINY["embed_dim"], weight=0.0, invariance=0.0)
+    img = clip.encode_image(batch[0], normalize=True)
+    term = with_inv.invariance_loss(img, batch[3], torch.tensor(20.0))
+    assert float(term) > 0 and term.requires_grad
+    assert float(clip_loss(with_inv, batch)) == pytest.approx(float(clip_loss(without, batch)) + float(term), rel=1e-4)
+    # Images that differ only in shape but embed identically have no spread at all.
+    targets = batch[3].clone()
+    singles = (targets[:, 0] == 0).nonzero().flatten()
+    twin = img.clone()
+    twin[singles] = img[singles[0]]
+    targets[singles, 1] = targets[singles[0], 1]
+    targets[singles, 2] = targets[singles[0], 2]
+    assert float(with_inv.invariance_loss(twin, targets, torch.tensor(20.0))) == pytest.approx(0.0, abs=1e-6)
+    heads = ClipWithHeads(clip, TINY["embed_dim"], weight=1.0)
+    assert torch.isfinite(heads.attribute_loss(img[singles], batch[3][singles]))
