@@ -28,6 +28,7 @@ from torch import nn
 TOWERS = {  # name -> (width, hidden, head, coords, stem, trunk input, colour branch)
     "atelier_conv64": (32, 256, "flatten", False, "k4", "rgb", False),
     # hue-blind shape trunk + per-pixel colour branch (held-out colour+shape pairs, docs)
+    "atelier_conv64_mask": (32, 256, "flatten", False, "k4", "mask", "linear"),
     "atelier_conv64_split": (32, 256, "flatten", False, "k4", "saturation", "linear"),
     "atelier_conv64_factored": (32, 256, "flatten", False, "k4", "saturation", "head"),
     "atelier_conv64_branch": (32, 256, "flatten", False, "k4", "rgb", "head"),
@@ -58,7 +59,8 @@ class ConvTower(nn.Module):
             per-pixel colour on the same 4x4 grid, blind to shape; "head": concatenated before
             the head; "linear": projected linearly and ADDED to the head's output, so the
             embedding's colour directions cannot depend on shape (held-out colour+shape pairs)
-    trunk   ``trunk_input="saturation"``: the convs see only HSV saturation, blind to hue, so
+    trunk   ``trunk_input="saturation"``: the convs see only HSV saturation, blind to hue;
+            ``"mask"``: saturation ramped to a 0..1 object mask, blind to colour altogether, so
             shape features cannot depend on colour either
 
     (stem "full": 3x3 conv at 64 px, then 3x3 stride-2 convs.) Every conv is followed by
@@ -76,8 +78,8 @@ class ConvTower(nn.Module):
         self.num_classes, self.num_features = num_classes, hidden  # timm: features before the classifier
         cells = 4 * w * (image_size // 16) ** 2
         self.mode, self.coords = head, coords
-        if trunk_input not in ("rgb", "saturation"):
-            raise ValueError(f"trunk_input must be 'rgb' or 'saturation', got {trunk_input!r}")
+        if trunk_input not in ("rgb", "saturation", "mask"):
+            raise ValueError(f"trunk_input must be 'rgb', 'saturation' or 'mask', got {trunk_input!r}")
         self.trunk_input = trunk_input
         c_in = (3 if trunk_input == "rgb" else 1) + (2 if coords else 0)
         stems = {
@@ -129,10 +131,19 @@ class ConvTower(nn.Module):
         top, bottom = rgb.amax(1, keepdim=True), rgb.amin(1, keepdim=True)
         return (top - bottom) / top.clamp(min=0.25)
 
+    def object_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """Saturation ramped to 0 (< 0.25: every background) .. 1 (> 0.5: every object colour),
+        (B, 1, H, W). Raw saturation still tells pink (0.58) from orange (0.92), and a trunk that
+        sees it learns "crosses at 0.85 are cyan" and calls held-out blue crosses cyan (docs);
+        the ramp leaves only where objects are."""
+        return ((self.saturation(x) - 0.25) / 0.25).clamp(0, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rgb = x
         if self.trunk_input == "saturation":
             x = self.saturation(x)
+        elif self.trunk_input == "mask":
+            x = self.object_mask(x)
         if self.coords:
             b, _, h, w = x.shape
             ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, w)

@@ -125,3 +125,34 @@ def test_split_tower_adds_colour_linearly():
     assert moved.abs().max() > 1e-3 and torch.allclose(moved, through_colour, atol=1e-5)
     tower.reset_classifier(0)  # timm's feature mode: both parts give the hidden width
     assert tower(x).shape == (4, 32)
+
+
+def test_mask_trunk_sees_the_same_picture_whatever_the_colour():
+    """"mask": the trunk's input is (nearly) identical for one scene drawn in any of the world's
+    colours (raw saturation still separates pink 0.58 from orange 0.92), 1 inside objects, 0 on
+    backgrounds."""
+    from dataclasses import replace
+
+    from ml_core.synth import render_batch, scene_at
+    from ml_core.synth.vocab import COLOUR_NAMES
+
+    tower = ConvTower(width=8, hidden=32, num_classes=16, stem="k4", trunk_input="mask",
+                      colour_branch="linear").eval()
+    scenes = [scene_at(0, i, "train", "single") for i in range(6)]
+    masks = []
+    for colour in COLOUR_NAMES:
+        painted = [s.with_objects([replace(o, colour=colour) for o in s.objects]) for s in scenes]
+        img = torch.from_numpy(render_batch(painted, 64)).permute(0, 3, 1, 2).float() / 255
+        masks.append(tower.object_mask(_normalise(img)))
+        saturation = tower.saturation(_normalise(img))
+        if colour == "pink":
+            assert saturation.amax() < 0.7  # raw saturation would tell pink apart
+    masks = torch.stack(masks)  # (colours, scenes, 1, 64, 64)
+    spread = masks.amax(0) - masks.amin(0)
+    assert spread.mean() < 0.01 and (spread > 0.5).float().mean() < 0.01  # only anti-aliased edges differ
+    _, objects = _world_images(6)
+    interior = ~torch.nn.functional.max_pool2d((~objects).float(), 3, 1, 1).bool()
+    grown = torch.nn.functional.max_pool2d(objects.float(), 5, 1, 2).bool()
+    x, _ = _world_images(6)
+    mask = tower.object_mask(x)
+    assert mask[interior].min() == 1.0 and mask[~grown].max() == 0.0
