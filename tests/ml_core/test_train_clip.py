@@ -173,3 +173,41 @@ def test_invariance_loss_punishes_colour_scores_that_depend_on_shape():
     assert float(with_inv.invariance_loss(twin, targets, torch.tensor(20.0))) == pytest.approx(0.0, abs=1e-6)
     heads = ClipWithHeads(clip, TINY["embed_dim"], weight=1.0)
     assert torch.isfinite(heads.attribute_loss(img[singles], batch[3][singles]))
+
+
+def _scripted_result(score: float) -> dict:
+    heads = {h: 1.0 for h in ("color", "shape", "count", "position")}
+    return {"zeroshot": dict(heads), "heldout_combo": {**heads, "color": score},
+            "retrieval": {"r1": 1.0, "r5": 1.0, "r10": 1.0}, "relation": 1.0, "binding": 1.0}
+
+
+def test_validation_selection_saves_the_best_step_not_the_last(tmp_path, monkeypatch):
+    """--select-every: the weights written are those of the step with the best validation score
+    (here step 2 of 3), on the validation world, and a resumed run remembers the choice."""
+    from ml_core.train import clip as clip_training
+
+    scores = {1: 0.5, 2: 0.9, 3: 0.7}
+    seen_seeds, states = [], {}
+
+    def scripted_probe(model, model_cfg, device, **sizes):
+        step = len(seen_seeds) + 1
+        seen_seeds.append(sizes.get("seed"))
+        states[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return _scripted_result(scores[step])
+
+    monkeypatch.setattr(clip_training, "probe", scripted_probe)
+    assert clip_training.validation_score(_scripted_result(0.3)) == pytest.approx(0.3)
+    trainer = train_clip(out=tmp_path / "out", model_cfg=TINY, steps=3, recipe=RECIPE, lr=3e-3, warmup=1,
+                         checkpoint_dir=tmp_path / "ckpt", num_workers=0, threads=1, progress=False,
+                         final_eval=False, select_every=1)
+    assert seen_seeds == [clip_training.VALIDATION_SEED] * 3
+    facts = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert facts["selection"]["selected_step"] == 2 and facts["selection"]["validation_score"] == 0.9
+    saved = create_engine(f"file:{tmp_path / 'out'}", device="cpu").model.state_dict()
+    for key, value in states[2].items():
+        if value.is_floating_point():
+            torch.testing.assert_close(saved[key].float(), value.half().float())
+    assert not all(torch.equal(states[2][k], states[3][k]) for k in states[2])  # training moved on
+    resumed = clip_training.ValidationSelector(TINY, tmp_path / "ckpt", every=1)
+    assert resumed.best["step"] == 2
+    del trainer
