@@ -138,6 +138,14 @@ class ConvTower(nn.Module):
         the ramp leaves only where objects are."""
         return ((self.saturation(x) - 0.25) / 0.25).clamp(0, 1)
 
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """("linear" towers) the output as (blind-to-colour part, blind-to-shape part); their
+        sum is ``forward(x)``. Training uses them to keep co-occurrence priors out of each part."""
+        if self.colour_proj is None or self.trunk_input == "rgb":
+            raise ValueError("parts() needs a tower with a colour-blind trunk and a linear colour branch")
+        trunk_in = self.saturation(x) if self.trunk_input == "saturation" else self.object_mask(x)
+        return self.head(self.features(trunk_in).flatten(1)), self.colour_proj(self.colour(x).flatten(1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rgb = x
         if self.trunk_input == "saturation":

@@ -56,6 +56,7 @@ class ClipRecipe:
     image_size: int = 64
     attribute_weight: float = 1.0  # weight of the attribute heads' loss on the image embedding (0: off)
     invariance_weight: float = 0.0  # weight of the colour/shape score invariance loss (0: off)
+    prior_weight: float = 0.0  # weight of the no-prior loss on a factored tower's parts (0: off)
 
 
 def demo_model_cfg() -> dict:
@@ -103,14 +104,33 @@ class ClipWithHeads(nn.Module):
     contrastive loss alone learns colour, count and position but not shape (docs/ml/demo_clip.md)."""
 
     def __init__(self, clip: nn.Module, embed_dim: int, weight: float, invariance: float = 0.0,
-                 context_length: int = 32):
+                 context_length: int = 32, prior: float = 0.0):
         super().__init__()
-        self.clip, self.weight, self.invariance = clip, weight, invariance
+        self.clip, self.weight, self.invariance, self.prior = clip, weight, invariance, prior
         self.sizes = [len(v) for v in HEADS.values()]
         self.heads = nn.Linear(embed_dim, sum(self.sizes))
         tok = SimpleTokenizer(context_length=context_length)
         self.register_buffer("colour_prompts", tok(COLOUR_PROMPTS), persistent=False)
         self.register_buffer("shape_prompts", tok(SHAPE_PROMPTS), persistent=False)
+
+    def class_texts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit colour-class (8, D) and shape-class (8, D) text embeddings (mean of the prompts)."""
+        out = []
+        for prompts, per_class in ((self.colour_prompts, len(COLOUR_PROMPT_NOUNS)),
+                                   (self.shape_prompts, len(SHAPE_PROMPT_TEMPLATES))):
+            emb = encode_text_trimmed(self.clip, prompts)
+            out.append(F.normalize(emb.view(-1, per_class, emb.shape[1]).mean(1), dim=-1))
+        return out[0], out[1]
+
+    def prior_loss(self, colour_blind: torch.Tensor, shape_blind: torch.Tensor, scale) -> torch.Tensor:
+        """The part of the embedding that cannot see colour must not prefer any colour class, and
+        the part that cannot see shape no shape class: the variance over classes of each part's
+        logits. Whatever preference such a part has is a co-occurrence prior of the training
+        split ("triangles are never purple": measured, it is what broke held-out colour; docs)."""
+        colours, shapes = self.class_texts()
+        norm = (colour_blind + shape_blind).norm(dim=1, keepdim=True).clamp(min=1e-6)
+        return ((scale * (colour_blind / norm) @ colours.T).var(dim=1).mean()
+                + (scale * (shape_blind / norm) @ shapes.T).var(dim=1).mean())
 
     def invariance_loss(self, img: torch.Tensor, targets: torch.Tensor, scale) -> torch.Tensor:
         """Single scenes of one colour must get the same colour-prompt distribution whatever
@@ -181,7 +201,12 @@ def clip_loss(model: torch.nn.Module, batch) -> torch.Tensor:
     clip = getattr(model, "clip", model)
     device = clip.logit_scale.device
     images, tokens, match, *targets = (t.to(device, non_blocking=True) for t in batch)
-    img = clip.encode_image(images, normalize=True)
+    prior = getattr(model, "prior", 0.0)
+    if prior:  # the factored tower's two parts, summed exactly as encode_image does
+        colour_blind, shape_blind = clip.visual.trunk.parts(images)
+        img = F.normalize(clip.visual.head(colour_blind + shape_blind), dim=-1)
+    else:
+        img = clip.encode_image(images, normalize=True)
     txt = encode_text_trimmed(clip, tokens)
     scale = clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
     loss = contrastive_loss(img, txt, match, scale)
@@ -189,6 +214,8 @@ def clip_loss(model: torch.nn.Module, batch) -> torch.Tensor:
         loss = loss + model.weight * model.attribute_loss(img, targets[0])
     if clip is not model and targets and model.invariance:
         loss = loss + model.invariance * model.invariance_loss(img, targets[0], scale)
+    if prior:
+        loss = loss + prior * model.prior_loss(colour_blind, shape_blind, scale)
     return loss
 
 
@@ -237,9 +264,10 @@ def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, 
     model = build_model(model_cfg, seed)
     pre = model.visual.preprocess_cfg
     batches = ClipBatches(seed, recipe, model_cfg["text_cfg"]["context_length"], pre["mean"], pre["std"])
-    if recipe.attribute_weight or recipe.invariance_weight:
+    if recipe.attribute_weight or recipe.invariance_weight or recipe.prior_weight:
         model = ClipWithHeads(model, int(model_cfg["embed_dim"]), recipe.attribute_weight,
-                              recipe.invariance_weight, model_cfg["text_cfg"]["context_length"])
+                              recipe.invariance_weight, model_cfg["text_cfg"]["context_length"],
+                              recipe.prior_weight)
     trainer = Trainer(config, model, batches, clip_loss, checkpoint_dir=checkpoint_dir)
     if resume and not trainer.load_checkpoint():
         tqdm.write(f"no checkpoint in {checkpoint_dir}: starting from step 0")
@@ -359,6 +387,8 @@ def main(argv=None) -> int:
                         help="weight of the attribute heads' loss on the image embedding (0: contrastive only)")
     parser.add_argument("--invariance-weight", type=float, default=ClipRecipe.invariance_weight,
                         help="weight of the loss that makes colour scores independent of shape and back (0: off)")
+    parser.add_argument("--prior-weight", type=float, default=ClipRecipe.prior_weight,
+                        help="weight of the loss keeping colour priors out of a factored tower's colour-blind part (0: off)")
     parser.add_argument("--select-every", type=int, default=0,
                         help="save the weights of the step (every N) that scores best on the validation world (0: the last)")
     parser.add_argument("--tower", default=None,
@@ -372,7 +402,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-eval", action="store_true", help="skip the final full evaluation")
     args = parser.parse_args(argv)
     recipe = ClipRecipe(groups=args.groups, group_size=args.group_size, attribute_weight=args.attribute_weight,
-                        invariance_weight=args.invariance_weight)
+                        invariance_weight=args.invariance_weight, prior_weight=args.prior_weight)
     model_cfg = demo_model_cfg()
     if args.tower:
         from ml_core.clip.tower import TOWERS

@@ -211,3 +211,27 @@ def test_validation_selection_saves_the_best_step_not_the_last(tmp_path, monkeyp
     resumed = clip_training.ValidationSelector(TINY, tmp_path / "ckpt", every=1)
     assert resumed.best["step"] == 2
     del trainer
+
+
+def test_prior_loss_keeps_class_preferences_out_of_the_blind_parts():
+    """--prior-weight: the colour-blind part of a factored tower must not prefer any colour text
+    (nor the shape-blind part any shape text); zero for parts orthogonal to the class texts."""
+    from ml_core.train.clip import demo_model_cfg
+
+    cfg = demo_model_cfg()
+    cfg["vision_cfg"]["timm_model_name"] = "atelier_conv64_mask"
+    clip = build_model(cfg, seed=0)
+    wrapped = ClipWithHeads(clip, cfg["embed_dim"], weight=0.0, prior=1.0)
+    plain = ClipWithHeads(clip, cfg["embed_dim"], weight=0.0)
+    batch = ClipBatches(0, ClipRecipe(groups=4, group_size=3), 32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))(0)
+    colour_blind, shape_blind = clip.visual.trunk.parts(batch[0])
+    scale = torch.tensor(20.0)
+    term = wrapped.prior_loss(colour_blind, shape_blind, scale)
+    assert float(term) > 0 and term.requires_grad
+    torch.manual_seed(0)
+    assert float(clip_loss(wrapped, batch)) == pytest.approx(float(clip_loss(plain, batch)) + float(term), rel=1e-4)
+    colours, shapes = (t.detach() for t in wrapped.class_texts())
+    # Remove from each part its components along its class texts: no preference left.
+    flat_c = colour_blind - colour_blind @ torch.linalg.pinv(colours) @ colours
+    flat_s = shape_blind - shape_blind @ torch.linalg.pinv(shapes) @ shapes
+    assert float(wrapped.prior_loss(flat_c, flat_s, scale)) == pytest.approx(0.0, abs=1e-4)
