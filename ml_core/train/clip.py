@@ -379,24 +379,27 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml_core.train clip", description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(DEFAULT_DEMO_DIR.relative_to(Path.cwd()) if DEFAULT_DEMO_DIR.is_relative_to(Path.cwd()) else DEFAULT_DEMO_DIR))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=600)
+    # Defaults = the shipped recipe (docs/ml/demo_clip.md): `python -m ml_core.train clip --threads 1`
+    # reproduces ml_core/weights/demo_clip.
+    parser.add_argument("--steps", type=int, default=2400)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--groups", type=int, default=ClipRecipe.groups, help="anchor scenes per batch")
     parser.add_argument("--group-size", type=int, default=ClipRecipe.group_size)
-    parser.add_argument("--attribute-weight", type=float, default=ClipRecipe.attribute_weight,
+    parser.add_argument("--attribute-weight", type=float, default=8.0,
                         help="weight of the attribute heads' loss on the image embedding (0: contrastive only)")
     parser.add_argument("--invariance-weight", type=float, default=ClipRecipe.invariance_weight,
                         help="weight of the loss that makes colour scores independent of shape and back (0: off)")
     parser.add_argument("--prior-weight", type=float, default=ClipRecipe.prior_weight,
                         help="weight of the loss keeping colour priors out of a factored tower's colour-blind part (0: off)")
-    parser.add_argument("--select-every", type=int, default=0,
+    parser.add_argument("--select-every", type=int, default=150,
                         help="save the weights of the step (every N) that scores best on the validation world (0: the last)")
     parser.add_argument("--tower", default=None,
                         help="image tower (a name in ml_core/clip/tower.py TOWERS); default: the demo config's")
     parser.add_argument("--checkpoint-dir", default=str(DEFAULT_CHECKPOINT_DIR))
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
-    parser.add_argument("--probe-every", type=int, default=100, help="quick held-out eval every N steps (0: off)")
+    parser.add_argument("--probe-every", type=int, default=0,
+                        help="quick evaluation on the EVAL world every N steps, to watch (0: off)")
     parser.add_argument("--device", default=None, help="default: CUDA when present, else CPU")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-eval", action="store_true", help="skip the final full evaluation")

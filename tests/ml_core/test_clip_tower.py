@@ -16,7 +16,7 @@ from ml_core.clip.tower import ConvTower
 
 def test_demo_config_builds_the_registered_tower():
     cfg = json.loads((CONFIG_DIR / f"{DEMO_ARCH}.json").read_text())
-    assert cfg["vision_cfg"]["timm_model_name"] == "atelier_conv64"
+    assert cfg["vision_cfg"]["timm_model_name"] == "atelier_conv64_factored"
     register_atelier_configs()
     model = open_clip.create_model(DEMO_ARCH, pretrained=None, pretrained_image=False, device="cpu").eval()
     assert isinstance(model.visual.trunk, ConvTower) and len(model.visual.head) == 0
