@@ -139,6 +139,59 @@ def train_tokenizer(tc: TrainConfig, seed: int, work: Path, resume: bool, log=pr
     return vq.eval()
 
 
+DECODER_CKPT = "vq_decoder_ckpt.pt"
+
+
+def finetune_decoder(tc: TrainConfig, seed: int, work: Path, steps: int, resume: bool = True,
+                     log=print) -> VQVAE:
+    """Train only the tokenizer's DECODER further, on fresh scenes, with the encoder and codebook
+    frozen (no EMA updates): every image keeps its tokens, so a transformer trained on them stays
+    valid while its pictures get sharper. Checkpoints to `work/vq_decoder_ckpt.pt`, which `run`
+    then uses."""
+    base = work / "vq_ckpt.pt"
+    if not base.exists():
+        raise FileNotFoundError(f"{base}: train the tokenizer first (--stage tokenizer)")
+    vq = VQVAE(tc.vq)
+    vq.load_state_dict(torch.load(base, weights_only=False)["model"])
+    for part in (vq.encoder, vq.codebook):
+        part.requires_grad_(False)
+    opt = torch.optim.Adam(vq.decoder.parameters(), lr=tc.vq_lr / 2)
+    ckpt, step = work / DECODER_CKPT, 0
+    if resume and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        vq.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
+        step = st["step"]
+    vq.eval()  # encoder and codebook as at inference (no EMA update); the decoder has no BN/dropout
+    bar = tqdm(range(step, steps), desc="decoder", initial=step, total=steps)
+    for step in bar:
+        x, w = vq_batch(seed, tc.vq_steps + step, tc.vq_batch, tc.vq.image_size, tc.fg_weight)
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, steps, tc.vq_lr / 2, tc.warmup)
+        rec, loss, _ = vq(x, w)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 10 == 0:
+            bar.set_postfix(psnr=f"{psnr(rec.detach().clamp(0, 1), x):.1f}")
+        if (step + 1) % tc.ckpt_every == 0 or step + 1 == steps:
+            _save_ckpt(ckpt, model=vq.state_dict(), opt=opt.state_dict(), step=step + 1, done=step + 1 == steps)
+    log(f"decoder fine-tuned for {steps} steps")
+    return vq
+
+
+def _with_finetuned_decoder(vq: VQVAE, work: Path, log=print) -> tuple[VQVAE, int]:
+    """`vq` with the decoder of a finished `finetune_decoder` run in `work`, and its step count (0: none)."""
+    ckpt = work / DECODER_CKPT
+    if not ckpt.exists():
+        return vq, 0
+    st = torch.load(ckpt, weights_only=False)
+    if not st.get("done"):
+        log(f"{ckpt}: decoder fine-tuning unfinished, using the tokenizer's own decoder")
+        return vq, 0
+    vq.load_state_dict(st["model"])
+    return vq.eval(), int(st["step"])
+
+
 # ---------------------------------------------------------------------------------------- text
 def fit_text_tokenizer(tc: TrainConfig, seed: int) -> TextTokenizer:
     """BPE on several phrasings of scenes of every kind (split 'all': the words are shared)."""
@@ -234,7 +287,7 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
 # ---------------------------------------------------------------------------------------- all
 def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path | None = None,
         resume: bool = False, threads: int = 2, log=print, stop_after: str = "all",
-        tf_minutes: float | None = None) -> Path:
+        tf_minutes: float | None = None, decoder_steps: int = 0) -> Path:
     """Train tokenizer, BPE and transformer; write fp16 weights + config.json to `out`.
     `tf_minutes` overrides the recipe's transformer budget (with `resume`, a larger budget
     continues a finished run: the cosine schedule picks up where the new budget puts it)."""
@@ -248,6 +301,9 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
     work = Path(work or Path("var") / "dalle" / f"{config}-seed{seed}")
     work.mkdir(parents=True, exist_ok=True)
     times = {}
+    if stop_after == "decoder":  # the tokenizer's checkpoint must exist; its tokens stay as they are
+        finetune_decoder(tc, seed, work, decoder_steps, resume=True, log=log)
+        return work
     t0 = time.time()
     vq = train_tokenizer(tc, seed, work, resume, log)
     times["tokenizer_s"] = round(time.time() - t0, 1)
@@ -266,9 +322,11 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
         torch.save(images, cache)
     model, losses = train_transformer(tc, tok, images, seed, work, resume, log)
     times["transformer_s"] = round(time.time() - t1, 1)
+    vq, decoder_steps = _with_finetuned_decoder(vq, work, log)  # same tokens, sharper pictures
     facts = {"train_config": config, "seed": seed, "vq_steps": tc.vq_steps, "vq_batch": tc.vq_batch,
              "tf_steps": len(losses), "tf_minutes_budget": tc.tf_minutes, "tf_batch": tc.tf_batch, "tf_scenes": tc.tf_scenes,
              "caption_dropout": tc.caption_dropout, "times": times, "threads": threads,
+             "decoder_finetune_steps": decoder_steps,
              "final_loss": float(np.mean(losses[-50:])), "first_loss": float(np.mean(losses[:10])),
              "codebook": vq.stats(), "sampling": {"cond_scale": 2.0},
              "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"

@@ -19,10 +19,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints in --work")
     p.add_argument("--work", default=None, help="checkpoint directory (default var/dalle/<config>-seed<seed>)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--stage", choices=("all", "tokenizer"), default="all",
-                   help="'tokenizer' stops after the image tokenizer")
+    p.add_argument("--stage", choices=("all", "tokenizer", "decoder"), default="all",
+                   help="'tokenizer' stops after the image tokenizer; 'decoder' only fine-tunes the "
+                        "tokenizer's decoder (--decoder-steps, encoder and codes frozen: the tokens do not change)")
+    p.add_argument("--decoder-steps", type=int, default=3000, help="steps of --stage decoder")
     p.add_argument("--tf-minutes", type=float, default=None,
                    help="transformer time budget (default: the recipe's); with --resume a larger one continues a finished run")
     a = p.parse_args(argv)
-    run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage, tf_minutes=a.tf_minutes)
+    run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage, tf_minutes=a.tf_minutes,
+        decoder_steps=a.decoder_steps)
     return 0

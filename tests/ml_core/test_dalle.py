@@ -227,3 +227,30 @@ def test_shipped_checkpoint_loads_and_oracle_judges_its_samples():
         hits.extend(judge(oracle, out.images, scene, CATEGORY_HEADS["single"]).tolist())
     print(f"shipped model: {sum(hits)}/{len(hits)} right")
     assert sum(hits) / len(hits) >= SHIPPED_MIN_COLOUR_SHAPE, hits
+
+
+def test_decoder_finetuning_keeps_every_token_and_run_ships_it(tiny_weights, tmp_path):
+    """--stage decoder: only the decoder learns (encoder, codebook and so every image's tokens are
+    untouched, so the transformer trained on them stays valid); a later run writes that decoder."""
+    from ml_core.dalle.training import CONFIGS, DECODER_CKPT, finetune_decoder, vq_batch
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_weights / "work", work)
+    tc = CONFIGS["tiny"]
+    before = VQVAE(tc.vq)
+    before.load_state_dict(torch.load(work / "vq_ckpt.pt", weights_only=False)["model"])
+    before.eval()
+    x, _ = vq_batch(0, 999, 8, tc.vq.image_size, tc.fg_weight)
+    after = finetune_decoder(tc, 0, work, steps=6, log=lambda m: None)
+    assert torch.equal(before.encode(x), after.encode(x))
+    for name, value in before.state_dict().items():
+        same = torch.equal(value, after.state_dict()[name])
+        assert same != name.startswith("decoder."), name  # decoder moved, nothing else did
+    assert torch.load(work / DECODER_CKPT, weights_only=False)["done"]
+    out = run(tmp_path / "weights", config="tiny", seed=0, work=work, resume=True, threads=1, log=lambda m: None)
+    assert json.loads((out / "config.json").read_text())["decoder_finetune_steps"] == 6
+    shipped = load_dalle(out)
+    for name, value in after.decoder.state_dict().items():
+        torch.testing.assert_close(shipped.vq.decoder.state_dict()[name].float(), value.half().float())
+    with pytest.raises(FileNotFoundError, match="train the tokenizer first"):
+        finetune_decoder(tc, 0, tmp_path / "empty", steps=2, log=lambda m: None)
