@@ -5,18 +5,20 @@ open_clip builds a vision tower from ``"timm_model_name"`` in a config's ``visio
 ``open_clip.create_model``, ``open_clip.CLIP(**cfg)`` and ``local-dir:`` configs work unchanged,
 and the weights load strictly like any open_clip model's. Config (atelier-demo-clip.json)::
 
-    "vision_cfg": {"image_size": 64, "timm_model_name": "atelier_conv64", "timm_pool": "flatten",
-                   "timm_proj": null}
+    "vision_cfg": {"image_size": 64, "timm_model_name": "atelier_conv64_factored",
+                   "timm_pool": "flatten", "timm_proj": null}
 
 (``timm_proj: null``: the tower's own head projects to ``embed_dim``, open_clip adds nothing.)
 
 Why this shape (docs/ml/demo_clip.md): the world's shapes are 11-18 px at 64 px, and open_clip's
 ModifiedResNet blurred them into blobs (anti-aliased average pooling behind an 8-channel stem), so
-the shipped ``atelier_conv64`` follows the world's oracle (ml_core/synth/oracle.py, 100 % on every
-attribute): two 4x4 stride-2 convs, 3x3 convs, max pools, no blur; and position / relations /
-colour binding need WHERE things are, so the final 4x4 map is flattened and projected instead of
-pooled globally. The other names are the variants probed (full-resolution 3x3 stem, pooled or
-hybrid heads, coordinate channels); their results are in the docs.
+the towers follow the world's oracle (ml_core/synth/oracle.py, 100 % on every attribute): two 4x4
+stride-2 convs, 3x3 convs, max pools, no blur; and position / relations / colour binding need
+WHERE things are, so the final 4x4 map is flattened and projected instead of pooled globally.
+The shipped ``atelier_conv64_factored`` splits the work: a trunk that sees only saturation (shape,
+count, position without hue) and a per-pixel colour branch on the same 4x4 grid. An RGB trunk
+learns shapes per colour, which fails on held-out colour+shape pairs. The other names are the
+variants probed; their results are in the docs.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from torch import nn
 
 TOWERS = {  # name -> (width, hidden, head, coords, stem, trunk input, colour branch)
     "atelier_conv64": (32, 256, "flatten", False, "k4", "rgb", False),
-    # hue-blind shape trunk + per-pixel colour branch (held-out colour+shape pairs, docs)
+    # hue-blind shape trunk + per-pixel colour branch (held-out colour+shape pairs, docs);
+    # "factored" is the shipped one, the others were probed beside it
     "atelier_conv64_mask": (32, 256, "flatten", False, "k4", "mask", "linear"),
     "atelier_conv64_split": (32, 256, "flatten", False, "k4", "saturation", "linear"),
     "atelier_conv64_factored": (32, 256, "flatten", False, "k4", "saturation", "head"),
