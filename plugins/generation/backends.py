@@ -80,7 +80,7 @@ class AtelierDalleBackend:
     """Atelier's own DALL·E-style model (`ml_core.dalle`): BPE text + VQ image tokens, one transformer."""
 
     name = "atelier-dalle"
-    label = "Atelier DALL·E (demo model, 32 px)"
+    label = "Atelier DALL·E (demo model, 64 px)"
     supports = {"temperature", "top_k", "top_p"}
     cond_scale = 2.0   # classifier-free guidance the shipped weights were evaluated with
 

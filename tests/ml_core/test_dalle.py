@@ -219,7 +219,7 @@ def test_shipped_checkpoint_loads_and_oracle_judges_its_samples():
     from ml_core.synth.oracle import Oracle
 
     dalle = load_dalle()  # ml_core/weights/dalle, committed
-    assert dalle.meta["train_config"] == "small"
+    assert dalle.meta["train_config"] == "small64"
     oracle, sampler = Oracle.load(), dalle.sampler()
     hits = []
     for k, scene in enumerate(eval_prompts(6)["single"]):
