@@ -141,36 +141,43 @@ class ConvTower(nn.Module):
         the ramp leaves only where objects are."""
         return ((self.saturation(x) - 0.25) / 0.25).clamp(0, 1)
 
-    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """("linear" towers) the output as (blind-to-colour part, blind-to-shape part); their
-        sum is ``forward(x)``. Training uses them to keep co-occurrence priors out of each part."""
-        if self.colour_proj is None or self.trunk_input == "rgb":
-            raise ValueError("parts() needs a tower with a colour-blind trunk and a linear colour branch")
-        trunk_in = self.saturation(x) if self.trunk_input == "saturation" else self.object_mask(x)
-        return self.head(self.features(trunk_in).flatten(1)), self.colour_proj(self.colour(x).flatten(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rgb = x
+    def _trunk_input(self, x: torch.Tensor) -> torch.Tensor:
         if self.trunk_input == "saturation":
-            x = self.saturation(x)
-        elif self.trunk_input == "mask":
-            x = self.object_mask(x)
+            return self.saturation(x)
+        if self.trunk_input == "mask":
+            return self.object_mask(x)
+        return x
+
+    def _head_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the MLP head reads: the trunk's map (flattened and/or pooled), plus the colour
+        branch when it is concatenated ("head")."""
+        t = self._trunk_input(x)
         if self.coords:
-            b, _, h, w = x.shape
-            ys = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype).view(1, 1, h, 1).expand(b, 1, h, w)
-            xs = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
-            x = torch.cat([x, ys, xs], 1)
-        f = self.features(x)
+            b, _, h, w = t.shape
+            ys = torch.linspace(-1, 1, h, device=t.device, dtype=t.dtype).view(1, 1, h, 1).expand(b, 1, h, w)
+            xs = torch.linspace(-1, 1, w, device=t.device, dtype=t.dtype).view(1, 1, 1, w).expand(b, 1, h, w)
+            t = torch.cat([t, ys, xs], 1)
+        f = self.features(t)
         parts = []
         if self.mode in ("flatten", "hybrid"):
             parts.append(f.flatten(1))
         if self.mode in ("pool", "hybrid"):
             parts += [f.amax((2, 3)), f.mean((2, 3))]
         if self.colour is not None and self.colour_proj is None:
-            parts.append(self.colour(rgb).flatten(1))
-        out = self.head(torch.cat(parts, 1))
+            parts.append(self.colour(x).flatten(1))
+        return torch.cat(parts, 1)
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """("linear" towers) the output as (blind-to-colour part, blind-to-shape part); their
+        sum is ``forward(x)``. Training uses them to keep co-occurrence priors out of each part."""
+        if self.colour_proj is None or self.trunk_input == "rgb":
+            raise ValueError("parts() needs a tower with a colour-blind trunk and a linear colour branch")
+        return self.head(self._head_input(x)), self.colour_proj(self.colour(x).flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.head(self._head_input(x))
         if self.colour_proj is not None:
-            out = out + self.colour_proj(self.colour(rgb).flatten(1))
+            out = out + self.colour_proj(self.colour(x).flatten(1))
         return out
 
 

@@ -122,27 +122,25 @@ class ClipWithHeads(nn.Module):
             out.append(F.normalize(emb.view(-1, per_class, emb.shape[1]).mean(1), dim=-1))
         return out[0], out[1]
 
-    def prior_loss(self, colour_blind: torch.Tensor, shape_blind: torch.Tensor, scale) -> torch.Tensor:
+    def prior_loss(self, colour_blind: torch.Tensor, shape_blind: torch.Tensor, scale, texts=None) -> torch.Tensor:
         """The part of the embedding that cannot see colour must not prefer any colour class, and
         the part that cannot see shape no shape class: the variance over classes of each part's
         logits. Whatever preference such a part has is a co-occurrence prior of the training
         split ("triangles are never purple": measured, it is what broke held-out colour; docs)."""
-        colours, shapes = self.class_texts()
+        colours, shapes = texts if texts is not None else self.class_texts()
         norm = (colour_blind + shape_blind).norm(dim=1, keepdim=True).clamp(min=1e-6)
         return ((scale * (colour_blind / norm) @ colours.T).var(dim=1).mean()
                 + (scale * (shape_blind / norm) @ shapes.T).var(dim=1).mean())
 
-    def invariance_loss(self, img: torch.Tensor, targets: torch.Tensor, scale) -> torch.Tensor:
+    def invariance_loss(self, img: torch.Tensor, targets: torch.Tensor, scale, texts=None) -> torch.Tensor:
         """Single scenes of one colour must get the same colour-prompt distribution whatever
         their shape, and scenes of one shape the same shape-prompt distribution whatever their
         colour. Without it the model learns the split's statistic "triangles are never purple"
         (the held-out pairs never occur) and reads held-out pairs' colour wrong (docs)."""
         single = targets[:, 0] == LAYOUTS.index("single")
         loss = img.new_zeros(())
-        for prompts, column, per_class in ((self.colour_prompts, 1, len(COLOUR_PROMPT_NOUNS)),
-                                           (self.shape_prompts, 2, len(SHAPE_PROMPT_TEMPLATES))):
-            classes = encode_text_trimmed(self.clip, prompts).view(-1, per_class, img.shape[1]).mean(1)
-            logp = F.log_softmax(scale * img[single] @ F.normalize(classes, dim=-1).T, dim=1)
+        for classes, column in zip(texts if texts is not None else self.class_texts(), (1, 2)):
+            logp = F.log_softmax(scale * img[single] @ classes.T, dim=1)
             loss = loss + grouped_variance(logp, targets[single, column], classes.shape[0])
         return loss
 
@@ -212,10 +210,12 @@ def clip_loss(model: torch.nn.Module, batch) -> torch.Tensor:
     loss = contrastive_loss(img, txt, match, scale)
     if clip is not model and targets and model.weight:
         loss = loss + model.weight * model.attribute_loss(img, targets[0])
-    if clip is not model and targets and model.invariance:
-        loss = loss + model.invariance * model.invariance_loss(img, targets[0], scale)
+    invariance = getattr(model, "invariance", 0.0) if targets else 0.0
+    texts = model.class_texts() if invariance or prior else None  # encoded once per step
+    if invariance:
+        loss = loss + invariance * model.invariance_loss(img, targets[0], scale, texts)
     if prior:
-        loss = loss + prior * model.prior_loss(colour_blind, shape_blind, scale)
+        loss = loss + prior * model.prior_loss(colour_blind, shape_blind, scale, texts)
     return loss
 
 

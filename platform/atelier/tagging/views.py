@@ -11,6 +11,7 @@ from atelier.library.permissions import can_admin
 from atelier.library.services import InvalidInput
 from atelier.library.services import PermissionDenied as NotAllowed
 from atelier.tagging import selectors, services
+from ml_core.zeroshot.templates import TEMPLATE_SETS
 
 
 def _collection(request, collection_id):
@@ -52,4 +53,4 @@ def tags_page(request, collection_id: int):
             return redirect(reverse("tagging-review", args=[collection.pk]) + (f"?job={job}" if job else ""))
     return render(request, "tagging/tags.html", {"collection": collection, "tags": selectors.tag_counts(collection=collection),
                                                  "can_admin": admin, "form": form,
-                                                 "template_sets": ("short", "imagenet", "photo")})
+                                                 "template_sets": tuple(TEMPLATE_SETS)})
