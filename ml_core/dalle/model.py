@@ -156,11 +156,18 @@ class DalleTransformer(nn.Module):
             cache.pos += x.shape[1]
         return self.head(self.ln_f(x))                                 # (B, t, V_img)
 
-    def loss(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        """Next-image-token cross entropy: text (B, T), image (B, N) -> scalar."""
+    def loss(self, text: torch.Tensor, image: torch.Tensor,
+             weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Next-image-token cross entropy: text (B, T), image (B, N) -> scalar; with `weight`
+        (B, N) a weighted mean over the image tokens."""
         T = self.cfg.text_len
         logits = self(text, image[:, :-1])[:, T - 1:]                  # (B, N, V_img)
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), image.reshape(-1))
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), image.reshape(-1),
+                             reduction="none" if weight is not None else "mean")
+        if weight is None:
+            return ce
+        w = weight.reshape(-1).to(ce.dtype)
+        return (ce * w).sum() / w.sum()
 
     @torch.no_grad()
     def generate(self, text: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,

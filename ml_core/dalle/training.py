@@ -46,6 +46,7 @@ class TrainConfig:
     tf_lr: float = 1e-3
     warmup: int = 100
     caption_dropout: float = 0.15  # share of empty captions (for classifier-free guidance)
+    tf_object_weight: float = 0.0  # extra loss weight on image tokens at/next to an object
     ckpt_every: int = 100
     extra: dict = field(default_factory=dict)
 
@@ -103,8 +104,7 @@ def vq_batch(seed: int, step: int, batch: int, size: int, fg_weight: float, spli
     img = torch.from_numpy(render_batch(scenes, size)).permute(0, 3, 1, 2).float() / 255
     bg = torch.from_numpy(np.stack([render_background(s.background, size) for s in scenes]))
     bg = bg.permute(0, 3, 1, 2).float() / 255
-    fg = ((img - bg).abs().amax(1, keepdim=True) > 0.04).float()
-    return img, 1 + fg_weight * fg
+    return img, 1 + fg_weight * object_mask(img, bg)
 
 
 def train_tokenizer(tc: TrainConfig, seed: int, work: Path, resume: bool, log=print) -> VQVAE:
@@ -201,6 +201,27 @@ def fit_text_tokenizer(tc: TrainConfig, seed: int) -> TextTokenizer:
 
 
 # ---------------------------------------------------------------------------------------- transformer
+def object_mask(img: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, S) float: 1 where a pixel differs from the scene's bare background (an object)."""
+    return ((img - bg).abs().amax(1, keepdim=True) > 0.04).float()
+
+
+def object_token_masks(seed: int, n: int, image_size: int, grid: int, split: str = "train",
+                       batch: int = 512, offset: int = 10_000_000) -> torch.Tensor:
+    """(n, G*G) bool of the same scenes as `tokenize_scenes`: the image tokens whose patch holds
+    object pixels, dilated by one token (the neighbours draw the outline, which is the shape)."""
+    out = []
+    for a in tqdm(range(0, n, batch), desc="object masks"):
+        scenes = [scene_at(seed, offset + i, split) for i in range(a, min(n, a + batch))]
+        img = torch.from_numpy(render_batch(scenes, image_size)).permute(0, 3, 1, 2).float()
+        bg = torch.from_numpy(np.stack([render_background(s.background, image_size) for s in scenes]))
+        m = object_mask(img / 255, bg.permute(0, 3, 1, 2).float() / 255)
+        m = torch.nn.functional.adaptive_max_pool2d(m, grid)                 # (B, 1, G, G)
+        m = torch.nn.functional.max_pool2d(m, 3, stride=1, padding=1)
+        out.append(m.flatten(1) > 0)
+    return torch.cat(out)
+
+
 @torch.no_grad()
 def tokenize_scenes(vq: VQVAE, seed: int, n: int, split: str = "train", batch: int = 512,
                     offset: int = 10_000_000) -> torch.Tensor:
@@ -232,11 +253,13 @@ def tf_batch(tok: TextTokenizer, images: torch.Tensor, seed: int, step: int, bat
         else:
             scene = scene_at(seed, offset + i, "train")
             caps.append(sample_caption(scene, scene_rng(seed, offset + i, "train", 1 + epoch)))
-    return tok.encode(caps), images[idx].long()
+    return tok.encode(caps), images[idx].long(), idx
 
 
 def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor, seed: int,
-                      work: Path, resume: bool, log=print) -> tuple[DalleTransformer, list[float]]:
+                      work: Path, resume: bool, log=print,
+                      object_masks: torch.Tensor | None = None) -> tuple[DalleTransformer, list[float]]:
+    """`object_masks` (len(images), N) bool: tokens weighted 1 + tc.tf_object_weight in the loss."""
     ckpt = work / "tf_ckpt.pt"
     _seed_all(seed)
     model = DalleTransformer(tc.dalle)
@@ -265,10 +288,13 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
         if p >= 1.0:
             log(f"transformer: time budget of {tc.tf_minutes} min reached at step {step}")
             break
-        text, image = tf_batch(tok, images, seed, step, tc.tf_batch, tc.caption_dropout)
+        text, image, idx = tf_batch(tok, images, seed, step, tc.tf_batch, tc.caption_dropout)
+        weight = None
+        if object_masks is not None and tc.tf_object_weight:
+            weight = 1 + tc.tf_object_weight * object_masks[idx].float()
         for g in opt.param_groups:
             g["lr"] = _lr(step, tc.tf_steps, tc.tf_lr, tc.warmup, p if step >= tc.warmup else None)
-        loss = model.loss(text, image)
+        loss = model.loss(text, image, weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -287,7 +313,8 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
 # ---------------------------------------------------------------------------------------- all
 def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path | None = None,
         resume: bool = False, threads: int = 2, log=print, stop_after: str = "all",
-        tf_minutes: float | None = None, decoder_steps: int = 0) -> Path:
+        tf_minutes: float | None = None, decoder_steps: int = 0,
+        object_weight: float | None = None) -> Path:
     """Train tokenizer, BPE and transformer; write fp16 weights + config.json to `out`.
     `tf_minutes` overrides the recipe's transformer budget (with `resume`, a larger budget
     continues a finished run: the cosine schedule picks up where the new budget puts it)."""
@@ -297,6 +324,8 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
     tc = CONFIGS[config]
     if tf_minutes is not None:
         tc = dataclasses.replace(tc, tf_minutes=float(tf_minutes))
+    if object_weight is not None:
+        tc = dataclasses.replace(tc, tf_object_weight=float(object_weight))
     out = Path(out)
     work = Path(work or Path("var") / "dalle" / f"{config}-seed{seed}")
     work.mkdir(parents=True, exist_ok=True)
@@ -320,17 +349,26 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
     else:
         images = tokenize_scenes(vq, seed, tc.tf_scenes)
         torch.save(images, cache)
-    model, losses = train_transformer(tc, tok, images, seed, work, resume, log)
+    masks = None
+    if tc.tf_object_weight:
+        mask_file = work / f"object_masks_{tc.tf_scenes}.pt"
+        if resume and mask_file.exists():
+            masks = torch.load(mask_file)
+        else:
+            masks = object_token_masks(seed, tc.tf_scenes, tc.vq.image_size, tc.vq.grid)
+            torch.save(masks, mask_file)
+    model, losses = train_transformer(tc, tok, images, seed, work, resume, log, masks)
     times["transformer_s"] = round(time.time() - t1, 1)
     vq, decoder_steps = _with_finetuned_decoder(vq, work, log)  # same tokens, sharper pictures
     facts = {"train_config": config, "seed": seed, "vq_steps": tc.vq_steps, "vq_batch": tc.vq_batch,
              "tf_steps": len(losses), "tf_minutes_budget": tc.tf_minutes, "tf_batch": tc.tf_batch, "tf_scenes": tc.tf_scenes,
-             "caption_dropout": tc.caption_dropout, "times": times, "threads": threads,
+             "caption_dropout": tc.caption_dropout, "tf_object_weight": tc.tf_object_weight, "times": times, "threads": threads,
              "decoder_finetune_steps": decoder_steps,
              "final_loss": float(np.mean(losses[-50:])), "first_loss": float(np.mean(losses[:10])),
              "codebook": vq.stats(), "sampling": {"cond_scale": 2.0},
              "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"
-                        + (f" --tf-minutes {tc.tf_minutes:g}" if tf_minutes is not None else "")}
+                        + (f" --tf-minutes {tc.tf_minutes:g}" if tf_minutes is not None else "")
+                        + (f" --object-weight {tc.tf_object_weight:g}" if object_weight is not None else "")}
     save_pipeline(out, vq, tok, model, facts)
     (work / "losses.json").write_text(json.dumps(losses))
     log(f"saved {out} ({json.dumps(times)})")

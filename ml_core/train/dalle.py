@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decoder-steps", type=int, default=3000, help="steps of --stage decoder")
     p.add_argument("--tf-minutes", type=float, default=None,
                    help="transformer time budget (default: the recipe's); with --resume a larger one continues a finished run")
+    p.add_argument("--object-weight", type=float, default=None,
+                   help="extra transformer loss weight on image tokens at/next to an object (default: the recipe's)")
     a = p.parse_args(argv)
     run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage, tf_minutes=a.tf_minutes,
-        decoder_steps=a.decoder_steps)
+        decoder_steps=a.decoder_steps, object_weight=a.object_weight)
     return 0

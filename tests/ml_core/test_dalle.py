@@ -82,6 +82,35 @@ def test_loss_shape_and_value():
     assert loss.ndim == 0 and 2.0 < float(loss) < 6.0  # ~ln(40) at init
 
 
+def test_weighted_loss_weighs_tokens():
+    m = small_model()
+    text, image = TEXT[None].expand(2, -1), torch.randint(0, 40, (2, 16))
+    plain = m.loss(text, image).detach()
+    assert torch.allclose(m.loss(text, image, torch.full((2, 16), 3.0)).detach(), plain)
+    logits = m(text, image[:, :-1])[:, 5:].detach()                  # (2, 16, V): token j at 5 + j
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 40), image.reshape(-1), reduction="none")
+    only = torch.zeros(2, 16)
+    only[1, 7] = 1.0                                                  # all weight on one token
+    assert torch.allclose(m.loss(text, image, only).detach(), ce.view(2, 16)[1, 7], atol=1e-6)
+
+
+def test_object_token_masks_cover_the_objects():
+    from ml_core.dalle.training import object_token_masks
+    from ml_core.synth.sampling import scene_at
+
+    masks = object_token_masks(0, 64, 64, 16, batch=32)
+    assert masks.shape == (64, 256) and masks.dtype == torch.bool
+    share = masks.float().mean(1)
+    assert bool((share > 0).all()) and bool((share < 1).any())      # every scene has an object
+    for i in range(64):  # each object's centre token is set; far corners of a lone object are not
+        scene = scene_at(0, 10_000_000 + i, "train")
+        for o in scene.objects:
+            r, c = min(15, int(o.y * 16)), min(15, int(o.x * 16))
+            assert masks[i, r * 16 + c], (i, o)
+    lone = [i for i in range(64) if scene_at(0, 10_000_000 + i, "train").count == 1]
+    assert lone and float(masks[lone].float().mean()) < 0.5
+
+
 # ---------------------------------------------------------------------------------------- sampler
 def test_cache_and_no_cache_greedy_agree_with_reference():
     m = small_model()
@@ -186,6 +215,23 @@ def test_a_larger_time_budget_continues_a_finished_run(tiny_weights, tmp_path):
     meta = json.loads((longer / "config.json").read_text())
     assert steps == 40 and meta["tf_steps"] == 40 and meta["tf_minutes_budget"] == 5
     assert "--tf-minutes 5" in meta["command"]
+
+
+def test_object_weight_trains_on_object_token_masks(tiny_weights, tmp_path):
+    """--object-weight: the run computes (and caches) the object masks of its scenes, the loss
+    weighs those tokens more (so it differs from the plain run's), and config.json says so."""
+    work = tmp_path / "work"
+    shutil.copytree(tiny_weights / "work", work)
+    (work / "tf_ckpt.pt").unlink()                                   # transformer from scratch
+    out = run(tmp_path / "w", config="tiny", seed=0, work=work, resume=True, threads=1,
+              log=lambda m: None, object_weight=4.0)
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["tf_object_weight"] == 4.0 and "--object-weight 4" in meta["command"]
+    masks = torch.load(work / "object_masks_512.pt")
+    assert masks.shape == (512, 64) and 0 < float(masks.float().mean()) < 1
+    plain = json.loads((tiny_weights / "work" / "losses.json").read_text())
+    weighted = json.loads((work / "losses.json").read_text())
+    assert len(weighted) == len(plain) and weighted[0] != plain[0]   # same batches, other weights
 
 
 def test_missing_or_broken_weights_fail_clearly(tiny_weights, tmp_path):
