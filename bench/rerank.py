@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     oracle = Oracle.load()
     timed = TimedDalle(dalle)
     print(f"default backend: {dalle.model.num_params() / 1e6:.2f}M-parameter transformer, "
-          f"{dalle.vq.cfg.image_size} px, cond_scale {cond}, batches of {BACKEND_BATCH}; "
+          f"{dalle.vq.cfg.out_size} px, cond_scale {cond}, batches of {BACKEND_BATCH}; "
           f"{n_prompts} prompt(s) x {len(categories)} categories x {N_MAX} candidates", flush=True)
 
     done = [0]

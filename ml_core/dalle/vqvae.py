@@ -33,10 +33,17 @@ class VQConfig:
     decay: float = 0.99       # EMA decay of the codebook
     dead_threshold: float = 0.05  # EMA count under which a code is restarted
     loss: str = "mse"         # reconstruction loss: "mse" or "l1grad" (L1 + image-gradient L1)
+    out_scale: int = 1        # the decoder paints out_scale x image_size pixels (a power of 2):
+                              # short token streams, sharper pictures (training.finetune_decoder)
 
     @property
     def grid(self) -> int:
         return self.image_size // self.downsample
+
+    @property
+    def out_size(self) -> int:
+        """Side in pixels of a decoded image."""
+        return self.image_size * self.out_scale
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,13 +85,15 @@ class Decoder(nn.Module):
         w = _widths(cfg)[::-1]
         layers: list[nn.Module] = [nn.Conv2d(cfg.code_dim, w[0], 3, padding=1)]
         layers += [ResBlock(w[0]) for _ in range(cfg.bottom_blocks)]
+        for _ in range(max(0, (cfg.out_scale - 1).bit_length())):  # super-resolving stages, narrow
+            w.append(max(8, w[-1] // 2))                               # (full resolution is costly)
         for a, b in zip(w[:-1], w[1:]):  # (B, a, s, s) -> (B, b, 2s, 2s)
             layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1)]
             layers += [ResBlock(b) for _ in range(cfg.res_blocks)]
         layers += [nn.ReLU(), nn.Conv2d(w[-1], 3, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z):  # (B, D, G, G) -> (B, 3, S, S) in ~[0, 1]
+    def forward(self, z):  # (B, D, G, G) -> (B, 3, S * out_scale, S * out_scale) in ~[0, 1]
         return self.net(z) + 0.5
 
 
@@ -148,11 +157,17 @@ class VQVAE(nn.Module):
         self.cfg = cfg
         self.encoder, self.codebook, self.decoder = Encoder(cfg), EMACodebook(cfg), Decoder(cfg)
 
-    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None):
-        """x (B, 3, S, S) in [0, 1], optional per-pixel loss weight (B, 1, S, S)
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None,
+                target: torch.Tensor | None = None):
+        """x (B, 3, S, S) in [0, 1], optional per-pixel loss weight (B, 1, S', S') and the image to
+        reconstruct (B, 3, S', S'), S' = out_size (default x itself)
         -> (reconstruction, loss, stats). loss = weighted reconstruction loss + beta * commitment."""
         zq, idx, commit, ppl = self.codebook(self.encoder(x))
         rec = self.decoder(zq)
+        x = x if target is None else target
+        if rec.shape != x.shape:
+            raise ValueError(f"reconstruction {tuple(rec.shape)} vs target {tuple(x.shape)}: "
+                             f"out_scale {self.cfg.out_scale} needs a target of {self.cfg.out_size} px")
         mse = (rec - x).pow(2).mean()
         if self.cfg.loss == "mse":
             err = (rec - x).pow(2)
@@ -176,7 +191,7 @@ class VQVAE(nn.Module):
 
     @torch.no_grad()
     def decode(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, G*G) or (B, G, G) long -> images (B, 3, S, S) float clamped to [0, 1]."""
+        """tokens (B, G*G) or (B, G, G) long -> images (B, 3, out_size, out_size) in [0, 1]."""
         G = self.cfg.grid
         zq = self.codebook.embed[tokens.reshape(-1, G, G)]                    # (B, G, G, D)
         return self.decoder(zq.permute(0, 3, 1, 2)).clamp(0, 1)

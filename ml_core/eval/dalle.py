@@ -54,7 +54,7 @@ def sample_grid(dalle, prompts: list[str], n: int, path: Path, settings: dict, s
     from PIL import Image, ImageDraw
 
     sampler = dalle.sampler()
-    S = dalle.vq.cfg.image_size * scale
+    S = dalle.vq.cfg.out_size * scale
     pad = 14
     img = Image.new("RGB", (n * S, len(prompts) * (S + pad)), "white")
     d = ImageDraw.Draw(img)
