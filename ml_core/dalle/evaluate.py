@@ -17,6 +17,8 @@ same expectation as "top-1 of N fresh candidates", with less noise than one grou
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -24,6 +26,7 @@ from ..synth.captions import canonical_caption
 from ..synth.oracle import Oracle, accuracy, scene_labels
 from ..synth.render import render_batch
 from ..synth.sampling import scene_at
+from ..synth.vocab import SHAPE_NAMES
 from .vqvae import VQVAE, psnr
 
 EVAL_WORLD = 777  # world seed of evaluation scenes (training uses 0.. with other offsets)
@@ -120,3 +123,39 @@ def clip_score(engine, prompt: str, images: torch.Tensor) -> np.ndarray:
     from ..rerank import clip_scores
 
     return clip_scores(engine, prompt, images)
+
+
+# ------------------------------------------------------------------------------------ diagnosis
+def other_shape(scene):
+    """The same single-object scene with every object's shape moved 3 along SHAPE_NAMES."""
+    k = len(SHAPE_NAMES)
+    objs = tuple(dataclasses.replace(o, shape=SHAPE_NAMES[(SHAPE_NAMES.index(o.shape) + 3) % k])
+                 for o in scene.objects)
+    return dataclasses.replace(scene, objects=objs)
+
+
+@torch.no_grad()
+def caption_sensitivity(dalle, n: int = 48, seed: int = EVAL_WORLD) -> dict:
+    """Does the transformer's likelihood of REAL image tokens depend on the shape word? Mean loss
+    (nats) per object token and per background token of single-object eval scenes under their own
+    caption and under the caption of the same scene with another shape, and the share of scenes
+    whose object tokens prefer their own caption (0.5 = the shape word is ignored)."""
+    from .training import scene_token_masks
+
+    scenes = [s for s in (scene_at(seed, 50_000 + i, "train", "single") for i in range(4 * n))
+              if s.count == 1][:n]
+    size, grid, T = dalle.vq.cfg.image_size, dalle.vq.cfg.grid, dalle.model.cfg.text_len
+    tokens = dalle.vq.encode(torch.from_numpy(render_batch(scenes, size)).permute(0, 3, 1, 2))
+    obj = scene_token_masks(scenes, size, grid).flatten(1)                 # (n, G*G)
+
+    def loss(caps):
+        logits = dalle.model(dalle.text.encode(caps), tokens[:, :-1])[:, T - 1:]
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1),
+                                                 reduction="none").view(len(caps), -1)
+
+    own = loss([canonical_caption(s) for s in scenes])
+    other = loss([canonical_caption(other_shape(s)) for s in scenes])
+    prefer = ((other * obj).sum(1) > (own * obj).sum(1)).float().mean()
+    return {"object_loss": float(own[obj].mean()), "object_loss_other_shape": float(other[obj].mean()),
+            "background_loss": float(own[~obj].mean()), "background_loss_other_shape": float(other[~obj].mean()),
+            "prefers_own_shape": float(prefer), "n_scenes": len(scenes)}

@@ -235,13 +235,18 @@ def object_token_masks(seed: int, n: int, image_size: int, grid: int, split: str
     out = []
     for a in tqdm(range(0, n, batch), desc="object masks"):
         scenes = [scene_at(seed, offset + i, split) for i in range(a, min(n, a + batch))]
-        img = torch.from_numpy(render_batch(scenes, image_size)).permute(0, 3, 1, 2).float()
-        bg = torch.from_numpy(np.stack([render_background(s.background, image_size) for s in scenes]))
-        m = object_mask(img / 255, bg.permute(0, 3, 1, 2).float() / 255)
-        m = torch.nn.functional.adaptive_max_pool2d(m, grid)                 # (B, 1, G, G)
-        m = torch.nn.functional.max_pool2d(m, 3, stride=1, padding=1)
+        m = scene_token_masks(scenes, image_size, grid)                     # (B, 1, G, G)
+        m = torch.nn.functional.max_pool2d(m.float(), 3, stride=1, padding=1)
         out.append(m.flatten(1) > 0)
     return torch.cat(out)
+
+
+def scene_token_masks(scenes, image_size: int, grid: int) -> torch.Tensor:
+    """(B, 1, G, G) bool: the image tokens of each scene whose patch holds object pixels."""
+    img = torch.from_numpy(render_batch(scenes, image_size)).permute(0, 3, 1, 2).float()
+    bg = torch.from_numpy(np.stack([render_background(s.background, image_size) for s in scenes]))
+    m = object_mask(img / 255, bg.permute(0, 3, 1, 2).float() / 255)
+    return torch.nn.functional.adaptive_max_pool2d(m, grid) > 0
 
 
 @torch.no_grad()

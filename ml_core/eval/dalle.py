@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
-    from ml_core.dalle.evaluate import eval_prompts, generation_eval, tokenizer_eval
+    from ml_core.dalle.evaluate import caption_sensitivity, eval_prompts, generation_eval, tokenizer_eval
     from ml_core.dalle.pipeline import load_dalle
     from ml_core.synth.oracle import Oracle
 
@@ -111,8 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         g = generation_eval(dalle, oracle, n_per_category=n_prompts, n_max=16, ns=(1,), clip_engine=None,
                             settings={**settings, "cond_scale": s}, categories=("single", "heldout"))
         guidance[str(s)] = {k: v["1"] for k, v in g.items()}
+    sensitivity = caption_sensitivity(dalle, n=16 if a.quick else 48)
+    log(f"object-token loss {sensitivity['object_loss']:.3f} nats, with another shape named "
+        f"{sensitivity['object_loss_other_shape']:.3f}; prefers its own shape: {sensitivity['prefers_own_shape']:.0%}")
     result = {
         "tokenizer_oracle_ratio": round(tok["tokenizer_oracle_ratio"], 4),
+        "caption_sensitivity": sensitivity,
         "tokenizer": tok,
         "top1_accuracy": {k: v for k, v in gen["single"].items() if k != "prompts"},
         "categories": gen,
