@@ -341,7 +341,7 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
 def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path | None = None,
         resume: bool = False, threads: int = 2, log=print, stop_after: str = "all",
         tf_minutes: float | None = None, decoder_steps: int = 0,
-        object_weight: float | None = None, decoder_scale: int = 1) -> Path:
+        object_weight: float | None = None, decoder_scale: int = 1, tf_steps: int | None = None) -> Path:
     """Train tokenizer, BPE and transformer; write fp16 weights + config.json to `out`.
     `tf_minutes` overrides the recipe's transformer budget (with `resume`, a larger budget
     continues a finished run: the cosine schedule picks up where the new budget puts it)."""
@@ -353,6 +353,8 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
         tc = dataclasses.replace(tc, tf_minutes=float(tf_minutes))
     if object_weight is not None:
         tc = dataclasses.replace(tc, tf_object_weight=float(object_weight))
+    if tf_steps is not None:
+        tc = dataclasses.replace(tc, tf_steps=int(tf_steps))
     out = Path(out)
     work = Path(work or Path("var") / "dalle" / f"{config}-seed{seed}")
     work.mkdir(parents=True, exist_ok=True)
@@ -395,7 +397,8 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
              "codebook": vq.stats(), "sampling": {"cond_scale": 2.0},
              "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"
                         + (f" --tf-minutes {tc.tf_minutes:g}" if tf_minutes is not None else "")
-                        + (f" --object-weight {tc.tf_object_weight:g}" if object_weight is not None else "")}
+                        + (f" --object-weight {tc.tf_object_weight:g}" if object_weight is not None else "")
+                        + (f" --tf-steps {tc.tf_steps}" if tf_steps is not None else "")}
     save_pipeline(out, vq, tok, model, facts)
     (work / "losses.json").write_text(json.dumps(losses))
     log(f"saved {out} ({json.dumps(times)})")

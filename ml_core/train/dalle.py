@@ -27,10 +27,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="--stage decoder: 2 trains a new decoder painting the same tokens at twice the size")
     p.add_argument("--tf-minutes", type=float, default=None,
                    help="transformer time budget (default: the recipe's); with --resume a larger one continues a finished run")
+    p.add_argument("--tf-steps", type=int, default=None,
+                   help="transformer step cap (default: the recipe's); with --resume a larger one continues a finished run")
     p.add_argument("--object-weight", type=float, default=None,
                    help="extra transformer loss weight on image tokens at/next to an object (default: the recipe's)")
     a = p.parse_args(argv)
     run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage, tf_minutes=a.tf_minutes,
         decoder_steps=a.decoder_steps, object_weight=a.object_weight,
-        decoder_scale=a.decoder_scale)
+        decoder_scale=a.decoder_scale, tf_steps=a.tf_steps)
     return 0

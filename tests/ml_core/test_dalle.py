@@ -217,6 +217,20 @@ def test_a_larger_time_budget_continues_a_finished_run(tiny_weights, tmp_path):
     assert "--tf-minutes 5" in meta["command"]
 
 
+def test_a_larger_step_cap_continues_a_finished_run(tiny_weights, tmp_path):
+    work = tmp_path / "work"
+    shutil.copytree(tiny_weights / "work", work)
+    before = torch.load(work / "tf_ckpt.pt", weights_only=False)
+    out = run(tmp_path / "more", config="tiny", seed=0, work=work, resume=True, threads=1,
+              log=lambda m: None, tf_steps=46)
+    meta = json.loads((out / "config.json").read_text())
+    losses = json.loads((work / "losses.json").read_text())
+    assert meta["tf_steps"] == 46 and len(losses) == 46 and "--tf-steps 46" in meta["command"]
+    assert losses[:40] == before["losses"][:40]                     # the first 40 steps are kept
+    after = torch.load(work / "tf_ckpt.pt", weights_only=False)
+    assert not torch.equal(after["model"]["head.weight"], before["model"]["head.weight"])
+
+
 def test_object_weight_trains_on_object_token_masks(tiny_weights, tmp_path):
     """--object-weight: the run computes (and caches) the object masks of its scenes, the loss
     weighs those tokens more (so it differs from the plain run's), and config.json says so."""
