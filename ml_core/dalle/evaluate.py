@@ -36,15 +36,16 @@ EVAL_WORLD = 777  # world seed of evaluation scenes (training uses 0.. with othe
 def tokenizer_eval(vq: VQVAE, oracle: Oracle, n: int = 1000, seed: int = EVAL_WORLD) -> dict:
     scenes = ([scene_at(seed, i, "heldout") for i in range(n // 2)]
               + [scene_at(seed, i, "all") for i in range(n - n // 2)])
-    x = torch.from_numpy(render_batch(scenes, vq.cfg.image_size)).permute(0, 3, 1, 2).float() / 255
-    rec = torch.cat([vq.decode(vq.encode(x[i:i + 256])) for i in range(0, n, 256)])
-    if vq.cfg.out_scale != 1:  # a super-resolving decoder is judged against the scene at ITS size
-        x_in, x = x, torch.from_numpy(render_batch(scenes, vq.cfg.out_size)).permute(0, 3, 1, 2).float() / 255
-    else:
-        x_in = x
+    def images(size: int) -> torch.Tensor:
+        return torch.from_numpy(render_batch(scenes, size)).permute(0, 3, 1, 2).float() / 255
+
+    x_in = images(vq.cfg.image_size)
+    tokens = torch.cat([vq.encode(x_in[i:i + 256]) for i in range(0, n, 256)])
+    rec = torch.cat([vq.decode(tokens[i:i + 256]) for i in range(0, n, 256)])
+    # a super-resolving decoder is judged against the scene rendered at ITS size
+    x = x_in if vq.cfg.out_scale == 1 else images(vq.cfg.out_size)
     orig_acc = accuracy(oracle.check(x, scenes))
     rec_acc = accuracy(oracle.check(rec, scenes))
-    tokens = torch.cat([vq.encode(x_in[i:i + 256]) for i in range(0, n, 256)])
     counts = torch.bincount(tokens.flatten(), minlength=vq.cfg.codebook_size).float()
     p = counts / counts.sum()
     return {"tokenizer_oracle_ratio": rec_acc["all"] / max(orig_acc["all"], 1e-9),

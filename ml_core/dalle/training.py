@@ -108,10 +108,17 @@ def _save_ckpt(path: Path, **state) -> None:
 def vq_batch(seed: int, step: int, batch: int, size: int, fg_weight: float, split: str = "train"):
     """(images (B, 3, S, S) float, loss weights (B, 1, S, S)) for tokenizer step `step`."""
     scenes = [scene_at(seed, i, split) for i in range(step * batch, (step + 1) * batch)]
+    img, objects = render_with_objects(scenes, size)
+    return img, 1 + fg_weight * objects
+
+
+def render_with_objects(scenes, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (B, 3, S, S) in [0, 1], object masks (B, 1, S, S) float): 1 where a pixel differs
+    from the scene's bare background."""
     img = torch.from_numpy(render_batch(scenes, size)).permute(0, 3, 1, 2).float() / 255
     bg = torch.from_numpy(np.stack([render_background(s.background, size) for s in scenes]))
     bg = bg.permute(0, 3, 1, 2).float() / 255
-    return img, 1 + fg_weight * object_mask(img, bg)
+    return img, ((img - bg).abs().amax(1, keepdim=True) > 0.04).float()
 
 
 def train_tokenizer(tc: TrainConfig, seed: int, work: Path, resume: bool, log=print) -> VQVAE:
@@ -223,11 +230,6 @@ def fit_text_tokenizer(tc: TrainConfig, seed: int) -> TextTokenizer:
 
 
 # ---------------------------------------------------------------------------------------- transformer
-def object_mask(img: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, S) float: 1 where a pixel differs from the scene's bare background (an object)."""
-    return ((img - bg).abs().amax(1, keepdim=True) > 0.04).float()
-
-
 def object_token_masks(seed: int, n: int, image_size: int, grid: int, split: str = "train",
                        batch: int = 512, offset: int = 10_000_000) -> torch.Tensor:
     """(n, G*G) bool of the same scenes as `tokenize_scenes`: the image tokens whose patch holds
@@ -243,9 +245,7 @@ def object_token_masks(seed: int, n: int, image_size: int, grid: int, split: str
 
 def scene_token_masks(scenes, image_size: int, grid: int) -> torch.Tensor:
     """(B, 1, G, G) bool: the image tokens of each scene whose patch holds object pixels."""
-    img = torch.from_numpy(render_batch(scenes, image_size)).permute(0, 3, 1, 2).float()
-    bg = torch.from_numpy(np.stack([render_background(s.background, image_size) for s in scenes]))
-    m = object_mask(img / 255, bg.permute(0, 3, 1, 2).float() / 255)
+    _, m = render_with_objects(scenes, image_size)
     return torch.nn.functional.adaptive_max_pool2d(m, grid) > 0
 
 

@@ -307,17 +307,24 @@ def test_shipped_transformer_listens_to_the_shape_word():
     assert res["background_loss"] < res["object_loss"]
 
 
+def tiny_work_and_tokenizer(tiny_weights, tmp_path):
+    """A copy of the tiny run's work dir and its trained tokenizer (eval mode)."""
+    from ml_core.dalle.training import CONFIGS
+
+    work = tmp_path / "work"
+    shutil.copytree(tiny_weights / "work", work)
+    vq = VQVAE(CONFIGS["tiny"].vq)
+    vq.load_state_dict(torch.load(work / "vq_ckpt.pt", weights_only=False)["model"])
+    return work, vq.eval()
+
+
 def test_decoder_finetuning_keeps_every_token_and_run_ships_it(tiny_weights, tmp_path):
     """--stage decoder: only the decoder learns (encoder, codebook and so every image's tokens are
     untouched, so the transformer trained on them stays valid); a later run writes that decoder."""
     from ml_core.dalle.training import CONFIGS, DECODER_CKPT, finetune_decoder, vq_batch
 
-    work = tmp_path / "work"
-    shutil.copytree(tiny_weights / "work", work)
+    work, before = tiny_work_and_tokenizer(tiny_weights, tmp_path)
     tc = CONFIGS["tiny"]
-    before = VQVAE(tc.vq)
-    before.load_state_dict(torch.load(work / "vq_ckpt.pt", weights_only=False)["model"])
-    before.eval()
     x, _ = vq_batch(0, 999, 8, tc.vq.image_size, tc.fg_weight)
     after = finetune_decoder(tc, 0, work, steps=6, log=lambda m: None)
     assert torch.equal(before.encode(x), after.encode(x))
@@ -342,12 +349,8 @@ def test_super_resolving_decoder_paints_the_same_tokens_at_twice_the_size(tiny_w
     from ml_core.dalle.training import CONFIGS, finetune_decoder, vq_batch
     from ml_core.synth.oracle import Oracle
 
-    work = tmp_path / "work"
-    shutil.copytree(tiny_weights / "work", work)
+    work, base = tiny_work_and_tokenizer(tiny_weights, tmp_path)
     tc = CONFIGS["tiny"]
-    base = VQVAE(tc.vq)
-    base.load_state_dict(torch.load(work / "vq_ckpt.pt", weights_only=False)["model"])
-    base.eval()
     x, _ = vq_batch(0, 999, 4, tc.vq.image_size, tc.fg_weight)
     big = finetune_decoder(tc, 0, work, steps=4, log=lambda m: None, scale=2)
     assert big.cfg.out_size == 2 * tc.vq.image_size
