@@ -156,32 +156,44 @@ def train_tokenizer(tc: TrainConfig, seed: int, work: Path, resume: bool, log=pr
 DECODER_CKPT = "vq_decoder_ckpt.pt"
 
 
+def _decoder_shape(cfg: VQConfig) -> dict:
+    """The fields of a VQConfig that shape its decoder only (the tokens do not depend on them)."""
+    return {"out_scale": cfg.out_scale, "decoder_width": cfg.decoder_width, "bottom_blocks": cfg.bottom_blocks}
+
+
 def finetune_decoder(tc: TrainConfig, seed: int, work: Path, steps: int, resume: bool = True,
-                     log=print, scale: int = 1) -> VQVAE:
+                     log=print, scale: int = 1, width: int = 0, blocks: int = 0) -> VQVAE:
     """Train only the tokenizer's DECODER further, on fresh scenes, with the encoder and codebook
     frozen (no EMA updates): every image keeps its tokens, so a transformer trained on them stays
     valid while its pictures get sharper. Checkpoints to `work/vq_decoder_ckpt.pt`, which `run`
-    then uses. `scale` 2 trains a NEW decoder that paints the same tokens at twice the tokenizer's
-    input size (the scene rendered at that size is its target): the transformer's stream stays
-    short while the pictures reach the resolution where the oracle reads shapes reliably."""
+    then uses. A decoder of another shape is trained NEW, from the same frozen tokens:
+    `scale` 2 paints them at twice the tokenizer's input size (the scene rendered at that size is
+    its target), so the stream stays short while the pictures reach the resolution where the
+    oracle reads shapes; `width` (channels at grid resolution) and `blocks` (residual blocks
+    there) give it more room to infer a shape from the codes around each token (0: as the
+    tokenizer's)."""
     base = work / "vq_ckpt.pt"
     if not base.exists():
         raise FileNotFoundError(f"{base}: train the tokenizer first (--stage tokenizer)")
-    cfg = dataclasses.replace(tc.vq, out_scale=scale)
+    cfg = dataclasses.replace(tc.vq, out_scale=scale, decoder_width=width or tc.vq.decoder_width,
+                              bottom_blocks=blocks or tc.vq.bottom_blocks)
+    shape = _decoder_shape(cfg)
     vq = VQVAE(cfg)
     state = torch.load(base, weights_only=False)["model"]
-    if scale != 1:   # a new, larger decoder: only the encoder and codebook come from the tokenizer
+    new_decoder = shape != _decoder_shape(tc.vq)
+    if new_decoder:  # only the encoder and codebook come from the tokenizer
         state = {k: v for k, v in state.items() if not k.startswith("decoder.")}
-    vq.load_state_dict(state, strict=scale == 1)
+    vq.load_state_dict(state, strict=not new_decoder)
     for part in (vq.encoder, vq.codebook):
         part.requires_grad_(False)
     opt = torch.optim.Adam(vq.decoder.parameters(), lr=tc.vq_lr / 2)
     ckpt, step = work / DECODER_CKPT, 0
     if resume and ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
-        if st.get("out_scale", 1) != scale:
-            raise ValueError(f"{ckpt} holds a decoder for out_scale {st.get('out_scale', 1)}, not {scale}: "
-                             "move it away to start another")
+        held = _stored_decoder_shape(st, tc.vq)
+        if held != shape:
+            diff = ", ".join(f"{k} {held[k]}, not {shape[k]}" for k in shape if held[k] != shape[k])
+            raise ValueError(f"{ckpt} holds a decoder with {diff}: move it away to start another")
         vq.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
         step = st["step"]
     vq.eval()  # encoder and codebook as at inference (no EMA update); the decoder has no BN/dropout
@@ -201,9 +213,15 @@ def finetune_decoder(tc: TrainConfig, seed: int, work: Path, steps: int, resume:
             bar.set_postfix(psnr=f"{psnr(rec.detach().clamp(0, 1), x if target is None else target):.1f}")
         if (step + 1) % tc.ckpt_every == 0 or step + 1 == steps:
             _save_ckpt(ckpt, model=vq.state_dict(), opt=opt.state_dict(), step=step + 1,
-                       done=step + 1 == steps, out_scale=scale)
+                       done=step + 1 == steps, **shape)
     log(f"decoder fine-tuned for {steps} steps")
     return vq
+
+
+def _stored_decoder_shape(st: dict, base: VQConfig) -> dict:
+    """The decoder shape a `finetune_decoder` checkpoint holds (older ones stored only out_scale)."""
+    return {"out_scale": st.get("out_scale", 1), "decoder_width": st.get("decoder_width", 0),
+            "bottom_blocks": st.get("bottom_blocks", base.bottom_blocks)}
 
 
 def _with_finetuned_decoder(vq: VQVAE, work: Path, log=print) -> tuple[VQVAE, int]:
@@ -215,8 +233,9 @@ def _with_finetuned_decoder(vq: VQVAE, work: Path, log=print) -> tuple[VQVAE, in
     if not st.get("done"):
         log(f"{ckpt}: decoder fine-tuning unfinished, using the tokenizer's own decoder")
         return vq, 0
-    if st.get("out_scale", 1) != vq.cfg.out_scale:
-        vq = VQVAE(dataclasses.replace(vq.cfg, out_scale=st["out_scale"]))
+    shape = _stored_decoder_shape(st, vq.cfg)
+    if shape != _decoder_shape(vq.cfg):
+        vq = VQVAE(dataclasses.replace(vq.cfg, **shape))
     vq.load_state_dict(st["model"])
     return vq.eval(), int(st["step"])
 
@@ -341,7 +360,8 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
 def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path | None = None,
         resume: bool = False, threads: int = 2, log=print, stop_after: str = "all",
         tf_minutes: float | None = None, decoder_steps: int = 0,
-        object_weight: float | None = None, decoder_scale: int = 1, tf_steps: int | None = None) -> Path:
+        object_weight: float | None = None, decoder_scale: int = 1, tf_steps: int | None = None,
+        decoder_width: int = 0, decoder_blocks: int = 0) -> Path:
     """Train tokenizer, BPE and transformer; write fp16 weights + config.json to `out`.
     `tf_minutes` overrides the recipe's transformer budget (with `resume`, a larger budget
     continues a finished run: the cosine schedule picks up where the new budget puts it)."""
@@ -360,7 +380,8 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
     work.mkdir(parents=True, exist_ok=True)
     times = {}
     if stop_after == "decoder":  # the tokenizer's checkpoint must exist; its tokens stay as they are
-        finetune_decoder(tc, seed, work, decoder_steps, resume=True, log=log, scale=decoder_scale)
+        finetune_decoder(tc, seed, work, decoder_steps, resume=True, log=log, scale=decoder_scale,
+                         width=decoder_width, blocks=decoder_blocks)
         return work
     t0 = time.time()
     vq = train_tokenizer(tc, seed, work, resume, log)
@@ -393,6 +414,7 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
              "tf_steps": len(losses), "tf_minutes_budget": tc.tf_minutes, "tf_batch": tc.tf_batch, "tf_scenes": tc.tf_scenes,
              "caption_dropout": tc.caption_dropout, "tf_object_weight": tc.tf_object_weight, "times": times, "threads": threads,
              "decoder_finetune_steps": decoder_steps, "decoder_out_scale": vq.cfg.out_scale,
+             "decoder_width": vq.cfg.decoder_width, "decoder_bottom_blocks": vq.cfg.bottom_blocks,
              "final_loss": float(np.mean(losses[-50:])), "first_loss": float(np.mean(losses[:10])),
              "codebook": vq.stats(), "sampling": {"cond_scale": 2.0},
              "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"

@@ -35,6 +35,8 @@ class VQConfig:
     loss: str = "mse"         # reconstruction loss: "mse" or "l1grad" (L1 + image-gradient L1)
     out_scale: int = 1        # the decoder paints out_scale x image_size pixels (a power of 2):
                               # short token streams, sharper pictures (training.finetune_decoder)
+    decoder_width: int = 0    # decoder channels at grid resolution, where shapes are painted from
+                              # the codes (0: the encoder's widest stage; training.finetune_decoder)
 
     @property
     def grid(self) -> int:
@@ -83,6 +85,7 @@ class Decoder(nn.Module):
     def __init__(self, cfg: VQConfig):
         super().__init__()
         w = _widths(cfg)[::-1]
+        w[0] = cfg.decoder_width or w[0]
         layers: list[nn.Module] = [nn.Conv2d(cfg.code_dim, w[0], 3, padding=1)]
         layers += [ResBlock(w[0]) for _ in range(cfg.bottom_blocks)]
         for _ in range(max(0, (cfg.out_scale - 1).bit_length())):  # super-resolving stages, narrow

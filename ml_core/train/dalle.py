@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decoder-steps", type=int, default=3000, help="steps of --stage decoder")
     p.add_argument("--decoder-scale", type=int, choices=(1, 2, 4), default=1,
                    help="--stage decoder: 2 trains a new decoder painting the same tokens at twice the size")
+    p.add_argument("--decoder-width", type=int, default=0,
+                   help="--stage decoder: channels at grid resolution of a NEW decoder (default: the tokenizer's)")
+    p.add_argument("--decoder-blocks", type=int, default=0,
+                   help="--stage decoder: residual blocks at grid resolution of a NEW decoder (default: the tokenizer's)")
     p.add_argument("--tf-minutes", type=float, default=None,
                    help="transformer time budget (default: the recipe's); with --resume a larger one continues a finished run")
     p.add_argument("--tf-steps", type=int, default=None,
@@ -34,5 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage, tf_minutes=a.tf_minutes,
         decoder_steps=a.decoder_steps, object_weight=a.object_weight,
-        decoder_scale=a.decoder_scale, tf_steps=a.tf_steps)
+        decoder_scale=a.decoder_scale, tf_steps=a.tf_steps,
+        decoder_width=a.decoder_width, decoder_blocks=a.decoder_blocks)
     return 0

@@ -367,3 +367,27 @@ def test_super_resolving_decoder_paints_the_same_tokens_at_twice_the_size(tiny_w
     assert tok["n_scenes"] == 16 and tok["psnr"] > 5 and 0 <= tok["tokenizer_oracle_ratio"]
     with pytest.raises(ValueError, match="needs a target of 64 px"):
         big(x)  # training a 2x decoder against the small image is a mistake, said plainly
+
+
+def test_wider_decoder_is_trained_new_on_the_same_tokens_and_ships(tiny_weights, tmp_path):
+    """--decoder-width / --decoder-blocks: a new, wider and deeper decoder at grid resolution learns
+    from the frozen tokens; the weights record and load its shape; resuming with another is refused."""
+    from ml_core.dalle.training import CONFIGS, finetune_decoder, vq_batch
+
+    work, base = tiny_work_and_tokenizer(tiny_weights, tmp_path)
+    tc = CONFIGS["tiny"]
+    x, _ = vq_batch(0, 999, 4, tc.vq.image_size, tc.fg_weight)
+    wide = finetune_decoder(tc, 0, work, steps=4, log=lambda m: None, width=48, blocks=3)
+    assert (wide.cfg.decoder_width, wide.cfg.bottom_blocks) == (48, 3)
+    assert wide.decoder.net[0].out_channels == 48
+    assert sum(p.numel() for p in wide.decoder.parameters()) > sum(p.numel() for p in base.decoder.parameters())
+    assert torch.equal(base.encode(x), wide.encode(x))
+    with pytest.raises(ValueError, match="decoder_width 48, not 0, bottom_blocks 3, not 2"):
+        finetune_decoder(tc, 0, work, steps=5, log=lambda m: None)
+    out = run(tmp_path / "weights", config="tiny", seed=0, work=work, resume=True, threads=1, log=lambda m: None)
+    meta = json.loads((out / "config.json").read_text())
+    assert (meta["decoder_width"], meta["decoder_bottom_blocks"]) == (48, 3)
+    assert meta["vqvae"]["decoder_width"] == 48
+    shipped = load_dalle(out)
+    tokens = base.encode(x)
+    torch.testing.assert_close(shipped.vq.decode(tokens), wide.half().float().decode(tokens), atol=2e-3, rtol=0)
