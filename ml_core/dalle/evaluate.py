@@ -91,7 +91,9 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
                     ns=(1, 4, 16, 64), clip_engine=None, settings: dict | None = None,
                     log=print, progress=None, categories=None) -> dict:
     """Oracle accuracy per category at N=1 (mean over all candidates) and of the CLIP-reranked top-1
-    at N (per prompt, the mean over the n_max // N disjoint groups of N candidates)."""
+    at N (per prompt, the mean over the n_max // N disjoint groups of N candidates). "ceiling" holds,
+    per N, the share of those groups with at least one right candidate: what a perfect reranker
+    would reach, so the gap to it is the reranker's and the rest is the generator's."""
     settings = settings or {}
     sampler = dalle.sampler()
     prompts = eval_prompts(n_per_category)
@@ -101,21 +103,28 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
             continue
         heads = CATEGORY_HEADS[cat]
         n1, top = [], {n: [] for n in ns if n > 1}
+        ceiling = {n: [] for n in top}
         for k, scene in enumerate(scenes):
             prompt = canonical_caption(scene)
             out = sampler.sample(prompt, n=n_max, seed=k, **settings)
             ok = judge(oracle, out.images, scene, heads)
             n1.append(ok.mean())
+            for n in ceiling:
+                ceiling[n].append(float(np.mean([ok[g].any() for g in _groups(n, n_max)])))
             if clip_engine is not None:
                 score = clip_score(clip_engine, prompt, out.images)
                 for n in top:   # mean over the n_max // n disjoint groups of n: same expectation, less noise
-                    groups = [slice(g, g + n) for g in range(0, n_max - n + 1, n)]
-                    top[n].append(float(np.mean([ok[g][int(np.argmax(score[g]))] for g in groups])))
+                    top[n].append(float(np.mean([ok[g][int(np.argmax(score[g]))] for g in _groups(n, n_max)])))
             if progress:
                 progress()
-        res[cat] = {"1": float(np.mean(n1)), **{str(n): float(np.mean(v)) for n, v in top.items()},
-                    "prompts": len(scenes)}
+        res[cat] = {"1": float(np.mean(n1)), **{str(n): float(np.mean(v)) for n, v in top.items() if v},
+                    "ceiling": {str(n): float(np.mean(v)) for n, v in ceiling.items()}, "prompts": len(scenes)}
     return res
+
+
+def _groups(n: int, n_max: int) -> list[slice]:
+    """The n_max // n disjoint groups of n candidates."""
+    return [slice(g, g + n) for g in range(0, n_max - n + 1, n)]
 
 
 def clip_score(engine, prompt: str, images: torch.Tensor) -> np.ndarray:

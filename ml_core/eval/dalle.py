@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "tokenizer_oracle_ratio": round(tok["tokenizer_oracle_ratio"], 4),
         "caption_sensitivity": sensitivity,
         "tokenizer": tok,
-        "top1_accuracy": {k: v for k, v in gen["single"].items() if k != "prompts"},
+        "top1_accuracy": {k: v for k, v in gen["single"].items() if k not in ("prompts", "ceiling")},
         "categories": gen,
         "guidance_n1": guidance,
         "settings": settings, "prompts_per_category": n_prompts,
@@ -128,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'category':10s} " + " ".join(f"N={n:<5}" for n in ns))
     for cat in CATEGORY_ORDER:
         print(f"{cat:10s} " + " ".join(f"{gen[cat].get(str(n), float('nan')):6.1%}" for n in ns))
+    if len(ns) > 1:
+        print("at least one right candidate among N (what a perfect reranker would reach):")
+        for cat in CATEGORY_ORDER:
+            print(f"{cat:10s} {'':7s}" + " ".join(f"{gen[cat]['ceiling'].get(str(n), float('nan')):6.1%}" for n in ns[1:]))
     print(f"tokenizer oracle ratio {tok['tokenizer_oracle_ratio']:.3f}  PSNR {tok['psnr']:.1f} dB  "
           f"guidance (single, N=1) {guidance}")
     if a.docs:

@@ -307,6 +307,26 @@ def test_shipped_transformer_listens_to_the_shape_word():
     assert res["background_loss"] < res["object_loss"]
 
 
+def test_eval_ceiling_bounds_the_reranked_top1():
+    """generation_eval's "ceiling" (share of groups of N with at least one right candidate) lies
+    between the N=1 accuracy and N times it, grows with N, and bounds the CLIP-reranked top-1."""
+    from ml_core.clip import get_engine
+    from ml_core.dalle.evaluate import generation_eval
+    from ml_core.synth.oracle import Oracle
+
+    gen = generation_eval(load_dalle(), Oracle.load(), n_per_category=2, n_max=16, ns=(1, 4, 16),
+                          clip_engine=get_engine("demo"), settings={"cond_scale": 2.0},
+                          categories=("single", "heldout"), log=lambda m: None)
+    assert set(gen) == {"single", "heldout"}
+    for cat, r in gen.items():
+        ceiling = r["ceiling"]
+        assert set(ceiling) == {"4", "16"}
+        assert r["1"] <= ceiling["4"] <= min(1.0, 4 * r["1"]) + 1e-9, (cat, r)
+        assert ceiling["4"] <= ceiling["16"] <= min(1.0, 16 * r["1"]) + 1e-9, (cat, r)
+        assert r["4"] <= ceiling["4"] and r["16"] <= ceiling["16"], (cat, r)
+    assert gen["single"]["1"] > 0  # else every bound above holds trivially
+
+
 def tiny_work_and_tokenizer(tiny_weights, tmp_path):
     """A copy of the tiny run's work dir and its trained tokenizer (eval mode)."""
     from ml_core.dalle.training import CONFIGS
