@@ -57,8 +57,6 @@ class ClipRecipe:
     attribute_weight: float = 1.0  # weight of the attribute heads' loss on the image embedding (0: off)
     invariance_weight: float = 0.0  # weight of the colour/shape score invariance loss (0: off)
     prior_weight: float = 0.0  # weight of the no-prior loss on a factored tower's parts (0: off)
-    decoded_share: float = 0.0  # share of images shown as the DALL-E tokenizer paints them (0: off)
-    decoded_by: str = ""  # the DALL-E weights directory whose tokenizer does that (default: shipped)
 
 
 def demo_model_cfg() -> dict:
@@ -88,42 +86,14 @@ class ClipBatches:
         self.seed, self.recipe, self.context_length = seed, recipe, context_length
         self.mean, self.std = tuple(mean), tuple(std)
         self._tokenizer = None
-        self._vq = None  # the DALL-E image tokenizer, loaded on first use (in the worker)
 
     def __call__(self, step: int):
         if self._tokenizer is None:
             self._tokenizer = SimpleTokenizer(context_length=self.context_length)
         r = self.recipe
         b = clip_batch(self.seed, step, r.groups, r.group_size, r.image_size, r.partial)
-        images = self.round_trip(b.images, step) if r.decoded_share else b.images
-        return (to_model_input(images, self.mean, self.std), self._tokenizer(b.texts),
+        return (to_model_input(b.images, self.mean, self.std), self._tokenizer(b.texts),
                 torch.from_numpy(b.match), torch.tensor([scene_targets(s) for s in b.scenes]))
-
-
-    def round_trip(self, images: np.ndarray, step: int) -> np.ndarray:
-        """uint8 (B, S, S, 3) with a seeded ``decoded_share`` of them replaced by their round trip
-        through the DALL-E image tokenizer (tokens, then its decoder's picture). Why: this CLIP
-        reranks generated images, which that decoder paints; trained on photos only, it read the
-        shape of 100 % of originals but 83 % of round trips (docs/ml/demo_clip.md)."""
-        if self._vq is None:
-            from ml_core.dalle.pipeline import load_dalle
-
-            self._vq = load_dalle(self.recipe.decoded_by or None).vq
-            if self._vq.cfg.image_size != self.recipe.image_size:
-                raise ValueError(f"the DALL-E tokenizer in {self.recipe.decoded_by or 'the shipped weights'} "
-                                 f"reads {self._vq.cfg.image_size} px images, the CLIP batches are "
-                                 f"{self.recipe.image_size} px")
-        rng = np.random.default_rng([self.seed, step, 0xDEC])
-        pick = np.flatnonzero(rng.random(len(images)) < self.recipe.decoded_share)
-        if not pick.size:
-            return images
-        x = torch.from_numpy(images[pick]).permute(0, 3, 1, 2).float() / 255
-        painted = self._vq.decode(self._vq.encode(x))
-        if painted.shape[-1] != self.recipe.image_size:  # a super-resolving decoder
-            painted = F.interpolate(painted, size=self.recipe.image_size, mode="area")
-        out = images.copy()
-        out[pick] = (painted * 255).round().byte().permute(0, 2, 3, 1).numpy()
-        return out
 
 
 class ClipWithHeads(nn.Module):
@@ -421,9 +391,6 @@ def main(argv=None) -> int:
                         help="weight of the loss that makes colour scores independent of shape and back (0: off)")
     parser.add_argument("--prior-weight", type=float, default=ClipRecipe.prior_weight,
                         help="weight of the loss keeping colour priors out of a factored tower's colour-blind part (0: off)")
-    parser.add_argument("--decoded-share", type=float, default=ClipRecipe.decoded_share,
-                        help="share of training images shown as the DALL-E tokenizer paints them (0: off)")
-    parser.add_argument("--decoded-by", default="", help="DALL-E weights directory for --decoded-share (default: shipped)")
     parser.add_argument("--select-every", type=int, default=150,
                         help="save the weights of the step (every N) that scores best on the validation world (0: the last)")
     parser.add_argument("--tower", default=None,
@@ -438,10 +405,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-eval", action="store_true", help="skip the final full evaluation")
     args = parser.parse_args(argv)
     recipe = ClipRecipe(groups=args.groups, group_size=args.group_size, attribute_weight=args.attribute_weight,
-                        invariance_weight=args.invariance_weight, prior_weight=args.prior_weight,
-                        decoded_share=args.decoded_share, decoded_by=args.decoded_by)
-    if not 0 <= recipe.decoded_share <= 1:
-        parser.error(f"--decoded-share must be between 0 and 1, got {recipe.decoded_share}")
+                        invariance_weight=args.invariance_weight, prior_weight=args.prior_weight)
     model_cfg = demo_model_cfg()
     if args.tower:
         from ml_core.clip.tower import TOWERS

@@ -235,28 +235,3 @@ def test_prior_loss_keeps_class_preferences_out_of_the_blind_parts():
     flat_c = colour_blind - colour_blind @ torch.linalg.pinv(colours) @ colours
     flat_s = shape_blind - shape_blind @ torch.linalg.pinv(shapes) @ shapes
     assert float(wrapped.prior_loss(flat_c, flat_s, scale)) == pytest.approx(0.0, abs=1e-4)
-
-
-def test_decoded_share_shows_images_as_the_dalle_tokenizer_paints_them():
-    """--decoded-share: a seeded share of each batch is replaced by its round trip through the
-    shipped DALL-E tokenizer (what the reranker will judge); captions and the rest are untouched."""
-    from ml_core.dalle.pipeline import load_dalle
-
-    recipe = ClipRecipe(groups=4, group_size=3, image_size=64)
-    plain = clip_batch(0, 5, recipe.groups, recipe.group_size, 64, recipe.partial).images
-    batches = ClipBatches(0, ClipRecipe(groups=4, group_size=3, image_size=64, decoded_share=0.5),
-                          32, (0, 0, 0), (1, 1, 1))
-    mixed = batches.round_trip(plain, 5)
-    changed = [i for i in range(len(plain)) if not np.array_equal(mixed[i], plain[i])]
-    assert 0 < len(changed) < len(plain), changed
-    vq = load_dalle().vq
-    x = torch.from_numpy(plain[changed]).permute(0, 3, 1, 2).float() / 255
-    painted = (vq.decode(vq.encode(x)) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    assert np.array_equal(mixed[changed], painted)
-    assert np.array_equal(batches.round_trip(plain, 5), mixed)          # seeded by step
-    assert not np.array_equal(batches.round_trip(plain, 6), mixed)
-    whole = ClipBatches(0, ClipRecipe(groups=4, group_size=3, image_size=64, decoded_share=1.0), 32, (0, 0, 0), (1, 1, 1))
-    assert all(not np.array_equal(a, b) for a, b in zip(whole.round_trip(plain, 5), plain))
-    small = ClipBatches(0, ClipRecipe(image_size=32, decoded_share=0.5), 32, (0, 0, 0), (1, 1, 1))
-    with pytest.raises(ValueError, match="reads 64 px images, the CLIP batches are 32 px"):
-        small.round_trip(clip_batch(0, 0, 2, 2, 32, 0.0).images, 0)
