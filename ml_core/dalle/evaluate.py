@@ -89,14 +89,15 @@ def judge(oracle: Oracle, images: torch.Tensor, scene, heads) -> np.ndarray:
 
 def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int = 64,
                     ns=(1, 4, 16, 64), clip_engine=None, settings: dict | None = None,
-                    log=print, progress=None, categories=None) -> dict:
+                    log=print, progress=None, categories=None, world: int = EVAL_WORLD) -> dict:
     """Oracle accuracy per category at N=1 (mean over all candidates) and of the CLIP-reranked top-1
     at N (per prompt, the mean over the n_max // N disjoint groups of N candidates). "ceiling" holds,
     per N, the share of those groups with at least one right candidate: what a perfect reranker
-    would reach, so the gap to it is the reranker's and the rest is the generator's."""
+    would reach, so the gap to it is the reranker's and the rest is the generator's. `world`: the
+    world the prompts come from (choose settings or checkpoints on another one than EVAL_WORLD)."""
     settings = settings or {}
     sampler = dalle.sampler()
-    prompts = eval_prompts(n_per_category)
+    prompts = eval_prompts(n_per_category, seed=world)
     res: dict = {}
     for cat, scenes in prompts.items():
         if categories is not None and cat not in categories:
