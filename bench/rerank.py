@@ -1,7 +1,7 @@
 """Benchmark: CLIP reranking of generated candidates — throughput, share of a generation, effect.
 
 The generator is the default backend of the generation plugin: Atelier's DALL·E (ml_core/weights/dalle)
-with the weights' own guidance (`meta["sampling"]["cond_scale"]`, 2.0), temperature 1, no top-k/top-p,
+with the weights' own sampling settings (`Dalle.sampling`: guidance 3, top-k 16), temperature 1, no top-p,
 sampled in batches of 16 (`AtelierDalleBackend.batch_size`, `first=` chunks). Prompts are the canonical
 captions of `ml_core.dalle.evaluate.eval_prompts` (an unseen world), and the accuracy run IS
 `generation_eval` (imported, not copied) with the sampler wrapped so that it samples in batches of 16
@@ -110,8 +110,8 @@ def main(argv=None) -> int:
     print(f"torch threads {torch.get_num_threads()}, load average {load()}", flush=True)
 
     dalle = load_dalle()
-    cond = float(dalle.meta.get("sampling", {}).get("cond_scale") or 1.0)
-    settings = {"temperature": 1.0, "top_k": None, "top_p": None, "cond_scale": cond}
+    settings = {"top_p": None, **dalle.sampling}   # as the plugin's backend samples a request without settings
+    cond = settings["cond_scale"]
     demo = get_engine("demo", threads=a.threads)
     oracle = Oracle.load()
     timed = TimedDalle(dalle)

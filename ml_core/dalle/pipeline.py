@@ -73,6 +73,12 @@ class Dalle:
         from .sampler import Sampler
         return Sampler(self.model, self.text, self.vq)
 
+    @property
+    def sampling(self) -> dict:
+        """The settings these weights were evaluated with (config.json "sampling": cond_scale, top_k
+        ...): what the eval and the generation backend use where the caller sets nothing."""
+        return {"temperature": 1.0, "top_k": None, "cond_scale": 1.0, **self.meta.get("sampling", {})}
+
 
 def _load_state(module: torch.nn.Module, file: Path, path: Path, strict: bool = True) -> None:
     try:

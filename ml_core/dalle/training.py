@@ -84,6 +84,12 @@ CONFIGS = {
 }
 
 
+# The sampling settings written into the weights (Dalle.sampling): guidance 3 with the 16 likeliest
+# tokens beat guidance 2 with all of them at N = 1 and after reranking on the VALIDATION world
+# (docs/ml/dalle.md, fifth session).
+SAMPLING = {"cond_scale": 3.0, "top_k": 16}
+
+
 def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -416,7 +422,7 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
              "decoder_finetune_steps": decoder_steps, "decoder_out_scale": vq.cfg.out_scale,
              "decoder_width": vq.cfg.decoder_width, "decoder_bottom_blocks": vq.cfg.bottom_blocks,
              "final_loss": float(np.mean(losses[-50:])), "first_loss": float(np.mean(losses[:10])),
-             "codebook": vq.stats(), "sampling": {"cond_scale": 2.0},
+             "codebook": vq.stats(), "sampling": dict(SAMPLING),
              "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"
                         + (f" --tf-minutes {tc.tf_minutes:g}" if tf_minutes is not None else "")
                         + (f" --object-weight {tc.tf_object_weight:g}" if object_weight is not None else "")

@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the result as one JSON line last")
     p.add_argument("--quick", action="store_true", help="few prompts, N up to 16")
     p.add_argument("--prompts", type=int, default=None, help="prompts per category (default 16, quick 4)")
-    p.add_argument("--cond-scale", type=float, default=None, help="guidance (default: config's)")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--cond-scale", type=float, default=None, help="guidance (default: the weights' sampling)")
+    p.add_argument("--temperature", type=float, default=None, help="default: the weights' sampling")
+    p.add_argument("--top-k", type=int, default=None, help="default: the weights' sampling (0: no top-k)")
     p.add_argument("--docs", default="docs/ml", help="where the PNGs go ('' to skip)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--clip", default="demo", help="CLIP spec of the reranker (ml_core.clip registry)")
@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     dalle = load_dalle(a.weights)
     oracle = Oracle.load()
-    cond = a.cond_scale if a.cond_scale is not None else dalle.meta.get("sampling", {}).get("cond_scale", 1.0)
-    settings = {"temperature": a.temperature, "top_k": a.top_k, "cond_scale": cond}
+    given = {"temperature": a.temperature, "top_k": a.top_k, "cond_scale": a.cond_scale}
+    settings = {**dalle.sampling, **{k: v for k, v in given.items() if v is not None}}
+    settings["top_k"] = settings["top_k"] or None   # --top-k 0: sample from every token
+    cond = settings["cond_scale"]
     n_prompts = a.prompts or (4 if a.quick else 16)
     ns = (1, 4, 16) if a.quick else (1, 4, 16, 64)
     tok = tokenizer_eval(dalle.vq, oracle, n=300 if a.quick else 1000)
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                           ns=ns, clip_engine=engine, settings=settings, progress=bar.update)
     bar.close()
     guidance = {}
-    for s in ((1.0, cond) if cond != 1.0 else (1.0, 2.0)):  # effect of guidance at N=1, single objects
+    for s in sorted({1.0, 2.0, 3.0, cond}):  # effect of guidance at N=1, single objects and held-out pairs
         g = generation_eval(dalle, oracle, n_per_category=n_prompts, n_max=16, ns=(1,), clip_engine=None,
                             settings={**settings, "cond_scale": s}, categories=("single", "heldout"))
         guidance[str(s)] = {k: v["1"] for k, v in g.items()}
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.docs:
         docs = Path(a.docs)
         plot_accuracy(gen, docs / "dalle_accuracy_vs_n.png",
-                      f"oracle accuracy of the CLIP-reranked top-1 vs N (cond_scale {cond})")
+                      f"oracle accuracy of the CLIP-reranked top-1 vs N (cond_scale {cond:g}, top-k {settings['top_k']})")
         prompts = [s for cat in ("single", "count", "relation", "heldout")
                    for s in eval_prompts(2)[cat][:2]]
         from ml_core.synth.captions import canonical_caption

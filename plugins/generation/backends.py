@@ -82,7 +82,8 @@ class AtelierDalleBackend:
     name = "atelier-dalle"
     label = "Atelier DALL·E (demo model, 64 px)"
     supports = {"temperature", "top_k", "top_p"}
-    cond_scale = 2.0   # classifier-free guidance the shipped weights were evaluated with
+    cond_scale = 3.0   # classifier-free guidance the shipped weights were evaluated with
+    default_top_k = 16  # top-k where a request sets none (both from the weights' config.json "sampling")
 
     def __init__(self, weights_dir: str | Path | None = None, batch_size: int = 16):
         from ml_core.dalle import DEFAULT_DIR
@@ -115,9 +116,8 @@ class AtelierDalleBackend:
                 from ml_core.dalle import load_dalle
 
                 self._loaded = load_dalle(self.path)
-                scale = self._loaded.meta.get("sampling", {}).get("cond_scale")
-                if scale:
-                    self.cond_scale = float(scale)
+                self.cond_scale = float(self._loaded.sampling["cond_scale"])
+                self.default_top_k = self._loaded.sampling["top_k"]
             return self._loaded
 
     def generate(self, prompt: str, *, count: int, seed: int, first: int = 0,
@@ -127,11 +127,12 @@ class AtelierDalleBackend:
         from ml_core.rerank import to_pil
 
         sampler = self._dalle().sampler()
+        top_k = settings.top_k if settings.top_k is not None else self.default_top_k
         for start in range(first, first + count, self.batch_size):
             n = min(self.batch_size, first + count - start)
             last = None
             for last in sampler.stream(prompt, n, seed, first=start, temperature=settings.temperature,
-                                       top_k=settings.top_k, top_p=settings.top_p, cond_scale=self.cond_scale,
+                                       top_k=top_k, top_p=settings.top_p, cond_scale=self.cond_scale,
                                        preview=on_preview is not None):
                 if on_preview is not None and last.images is not None and last.rows < sampler.cfg.image_grid:
                     on_preview(start, [to_pil(im) for im in last.images])
