@@ -151,13 +151,14 @@ def caption_sensitivity(dalle, n: int = 48, seed: int = EVAL_WORLD) -> dict:
     (nats) per object token and per background token of single-object eval scenes under their own
     caption and under the caption of the same scene with another shape, and the share of scenes
     whose object tokens prefer their own caption (0.5 = the shape word is ignored)."""
-    from .training import scene_token_masks
+    from .training import render_with_objects, token_masks
 
     scenes = [s for s in (scene_at(seed, 50_000 + i, "train", "single") for i in range(4 * n))
               if s.count == 1][:n]
-    size, grid, T = dalle.vq.cfg.image_size, dalle.vq.cfg.grid, dalle.model.cfg.text_len
-    tokens = dalle.vq.encode(torch.from_numpy(render_batch(scenes, size)).permute(0, 3, 1, 2))
-    obj = scene_token_masks(scenes, size, grid).flatten(1)                 # (n, G*G)
+    grid, T = dalle.vq.cfg.grid, dalle.model.cfg.text_len
+    images, object_pixels = render_with_objects(scenes, dalle.vq.cfg.image_size)   # rendered once
+    tokens = dalle.vq.encode(images)
+    obj = token_masks(object_pixels, grid).flatten(1)                     # (n, G*G)
 
     def loss(caps):
         logits = dalle.model(dalle.text.encode(caps), tokens[:, :-1])[:, T - 1:]

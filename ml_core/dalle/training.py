@@ -262,16 +262,16 @@ def object_token_masks(seed: int, n: int, image_size: int, grid: int, split: str
     out = []
     for a in tqdm(range(0, n, batch), desc="object masks"):
         scenes = [scene_at(seed, offset + i, split) for i in range(a, min(n, a + batch))]
-        m = scene_token_masks(scenes, image_size, grid)                     # (B, 1, G, G)
+        m = token_masks(render_with_objects(scenes, image_size)[1], grid)   # (B, 1, G, G)
         m = torch.nn.functional.max_pool2d(m.float(), 3, stride=1, padding=1)
         out.append(m.flatten(1) > 0)
     return torch.cat(out)
 
 
-def scene_token_masks(scenes, image_size: int, grid: int) -> torch.Tensor:
-    """(B, 1, G, G) bool: the image tokens of each scene whose patch holds object pixels."""
-    _, m = render_with_objects(scenes, image_size)
-    return torch.nn.functional.adaptive_max_pool2d(m, grid) > 0
+def token_masks(object_pixels: torch.Tensor, grid: int) -> torch.Tensor:
+    """Object pixel masks (B, 1, S, S) from `render_with_objects` -> (B, 1, G, G) bool: the image
+    tokens whose patch holds object pixels."""
+    return torch.nn.functional.adaptive_max_pool2d(object_pixels, grid) > 0
 
 
 @torch.no_grad()

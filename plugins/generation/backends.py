@@ -82,8 +82,10 @@ class AtelierDalleBackend:
     name = "atelier-dalle"
     label = "Atelier DALL·E (demo model, 64 px)"
     supports = {"temperature", "top_k", "top_p"}
-    cond_scale = 3.0   # classifier-free guidance the shipped weights were evaluated with
-    default_top_k = 16  # top-k where a request sets none (both from the weights' config.json "sampling")
+    # Guidance, and the top-k where a request sets none: read from the weights' config.json
+    # "sampling" (Dalle.sampling) when they load, so they always match the weights in use.
+    cond_scale: float | None = None
+    default_top_k: int | None = None
 
     def __init__(self, weights_dir: str | Path | None = None, batch_size: int = 16):
         from ml_core.dalle import DEFAULT_DIR
