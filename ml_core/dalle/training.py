@@ -286,6 +286,24 @@ def tokenize_scenes(vq: VQVAE, seed: int, n: int, split: str = "train", batch: i
     return torch.cat(out)
 
 
+def _scene_cache(work: Path, stem: str, n: int, resume: bool, log, make) -> torch.Tensor:
+    """Rows for the first `n` training scenes, cached as `<stem>_<n>.pt` in `work`. `make(a, k)`
+    computes scenes a..a+k. On --resume a smaller cache of the same run is its prefix (scene i is
+    the same scene whatever n is), so a larger --tf-scenes computes only the new scenes."""
+    file = work / f"{stem}_{n}.pt"
+    if resume and file.exists():
+        return torch.load(file)
+    have = sorted(int(f.stem.rsplit("_", 1)[1]) for f in work.glob(f"{stem}_*.pt")
+                  if f.stem.rsplit("_", 1)[1].isdigit()) if resume else []
+    prefix = max((m for m in have if m < n), default=0)
+    parts = [torch.load(work / f"{stem}_{prefix}.pt")] if prefix else []
+    if prefix:
+        log(f"{stem}: scenes 0..{prefix} from {stem}_{prefix}.pt, computing {prefix}..{n}")
+    rows = torch.cat(parts + [make(prefix, n - prefix)])
+    torch.save(rows, file)
+    return rows
+
+
 def tf_batch(tok: TextTokenizer, images: torch.Tensor, seed: int, step: int, batch: int,
              dropout: float, offset: int = 10_000_000):
     """(text (B, T), image (B, N)) for transformer step `step`: a seeded permutation per epoch,
@@ -367,7 +385,7 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
         resume: bool = False, threads: int = 2, log=print, stop_after: str = "all",
         tf_minutes: float | None = None, decoder_steps: int = 0,
         object_weight: float | None = None, decoder_scale: int = 1, tf_steps: int | None = None,
-        decoder_width: int = 0, decoder_blocks: int = 0) -> Path:
+        decoder_width: int = 0, decoder_blocks: int = 0, tf_scenes: int | None = None) -> Path:
     """Train tokenizer, BPE and transformer; write fp16 weights + config.json to `out`.
     `tf_minutes` overrides the recipe's transformer budget (with `resume`, a larger budget
     continues a finished run: the cosine schedule picks up where the new budget puts it)."""
@@ -381,6 +399,8 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
         tc = dataclasses.replace(tc, tf_object_weight=float(object_weight))
     if tf_steps is not None:
         tc = dataclasses.replace(tc, tf_steps=int(tf_steps))
+    if tf_scenes is not None:
+        tc = dataclasses.replace(tc, tf_scenes=int(tf_scenes))
     out = Path(out)
     work = Path(work or Path("var") / "dalle" / f"{config}-seed{seed}")
     work.mkdir(parents=True, exist_ok=True)
@@ -399,20 +419,13 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
                           "image_vocab": tc.vq.codebook_size, "image_grid": tc.vq.grid})
     tc.dalle = dcfg
     t1 = time.time()
-    cache = work / f"tokens_{tc.tf_scenes}.pt"
-    if resume and cache.exists():
-        images = torch.load(cache)
-    else:
-        images = tokenize_scenes(vq, seed, tc.tf_scenes)
-        torch.save(images, cache)
+    images = _scene_cache(work, "tokens", tc.tf_scenes, resume, log,
+                          lambda a, n: tokenize_scenes(vq, seed, n, offset=10_000_000 + a))
     masks = None
     if tc.tf_object_weight:
-        mask_file = work / f"object_masks_{tc.tf_scenes}.pt"
-        if resume and mask_file.exists():
-            masks = torch.load(mask_file)
-        else:
-            masks = object_token_masks(seed, tc.tf_scenes, tc.vq.image_size, tc.vq.grid)
-            torch.save(masks, mask_file)
+        masks = _scene_cache(work, "object_masks", tc.tf_scenes, resume, log,
+                             lambda a, n: object_token_masks(seed, n, tc.vq.image_size, tc.vq.grid,
+                                                             offset=10_000_000 + a))
     model, losses = train_transformer(tc, tok, images, seed, work, resume, log, masks)
     times["transformer_s"] = round(time.time() - t1, 1)
     vq, decoder_steps = _with_finetuned_decoder(vq, work, log)  # same tokens, sharper pictures
@@ -426,7 +439,8 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
              "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"
                         + (f" --tf-minutes {tc.tf_minutes:g}" if tf_minutes is not None else "")
                         + (f" --object-weight {tc.tf_object_weight:g}" if object_weight is not None else "")
-                        + (f" --tf-steps {tc.tf_steps}" if tf_steps is not None else "")}
+                        + (f" --tf-steps {tc.tf_steps}" if tf_steps is not None else "")
+                        + (f" --tf-scenes {tc.tf_scenes}" if tf_scenes is not None else "")}
     save_pipeline(out, vq, tok, model, facts)
     (work / "losses.json").write_text(json.dumps(losses))
     log(f"saved {out} ({json.dumps(times)})")

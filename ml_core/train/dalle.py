@@ -35,9 +35,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="transformer step cap (default: the recipe's); with --resume a larger one continues a finished run")
     p.add_argument("--object-weight", type=float, default=None,
                    help="extra transformer loss weight on image tokens at/next to an object (default: the recipe's)")
+    p.add_argument("--tf-scenes", type=int, default=None,
+                   help="training scenes tokenized for the transformer (default: the recipe's); with --resume "
+                        "a larger number tokenizes only the new scenes and continues on all of them")
     a = p.parse_args(argv)
     run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage, tf_minutes=a.tf_minutes,
         decoder_steps=a.decoder_steps, object_weight=a.object_weight,
         decoder_scale=a.decoder_scale, tf_steps=a.tf_steps,
-        decoder_width=a.decoder_width, decoder_blocks=a.decoder_blocks)
+        decoder_width=a.decoder_width, decoder_blocks=a.decoder_blocks, tf_scenes=a.tf_scenes)
     return 0

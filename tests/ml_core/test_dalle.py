@@ -10,7 +10,7 @@ import torch
 from ml_core.dalle import (DalleConfig, DalleTransformer, DalleWeightsError, Sampler, VQConfig, VQVAE,
                            load_dalle)
 from ml_core.dalle.sampler import filter_logits, pick
-from ml_core.dalle.training import run, vq_batch
+from ml_core.dalle.training import CONFIGS, run, tokenize_scenes, train_tokenizer, vq_batch
 
 
 @pytest.fixture(autouse=True)
@@ -229,6 +229,24 @@ def test_a_larger_step_cap_continues_a_finished_run(tiny_weights, tmp_path):
     assert losses[:40] == before["losses"][:40]                     # the first 40 steps are kept
     after = torch.load(work / "tf_ckpt.pt", weights_only=False)
     assert not torch.equal(after["model"]["head.weight"], before["model"]["head.weight"])
+
+
+def test_more_training_scenes_extend_the_cached_tokens(tiny_weights, tmp_path):
+    """--tf-scenes on --resume: the cached tokens of the first scenes are kept, only the new scenes
+    are tokenized (the same tokens a fresh run would give them), and the transformer trains on all."""
+    work = tmp_path / "work"
+    shutil.copytree(tiny_weights / "work", work)
+    before = torch.load(work / "tokens_512.pt")
+    before[0] = (before[0] + 1) % 64        # marks the cached rows: recomputing them would undo it
+    torch.save(before, work / "tokens_512.pt")
+    out = run(tmp_path / "w", config="tiny", seed=0, work=work, resume=True, threads=1,
+              log=lambda m: None, tf_scenes=600, tf_steps=44)
+    tokens = torch.load(work / "tokens_600.pt")
+    assert tokens.shape == (600, 64) and torch.equal(tokens[:512], before)
+    vq = train_tokenizer(CONFIGS["tiny"], 0, work, resume=True, log=lambda m: None)
+    assert torch.equal(tokens[512:], tokenize_scenes(vq, 0, 88, offset=10_000_000 + 512))
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["tf_scenes"] == 600 and "--tf-scenes 600" in meta["command"] and meta["tf_steps"] == 44
 
 
 def test_object_weight_trains_on_object_token_masks(tiny_weights, tmp_path):
