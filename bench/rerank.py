@@ -17,7 +17,8 @@ Measured:
   3. effect: share of returned top-1 images that the world's oracle judges to match the prompt, per
      category and overall, for N = 1, 4, 16, 64. N = 1 is the mean over ALL 64 candidates of each
      prompt (no reranking; generation_eval's definition, lower variance than candidate 0 alone); N > 1
-     is the demo CLIP's top-1 of each disjoint group of N of the 64, averaged (same expectation).
+     is the chance that the demo CLIP's top-1 of N of the 64 is right, averaged exactly over every
+     N-subset (`expected_top1`: same expectation as N fresh candidates, less noise than disjoint groups).
 
 torch runs with `--threads` intra-op threads (default 1: the box has 2 cores and is shared); the
 thread count and the load average are printed. Last line: one JSON object.
@@ -162,7 +163,7 @@ def main(argv=None) -> int:
     print(f"(with random ViT-B-32 instead: {vit_rerank_s:.2f} s -> {vit_share * 100:.1f} %)")
     print()
     print("oracle-judged match of the returned top-1 (N=1: mean over all 64 candidates, no reranking; "
-          "N>1: demo CLIP top-1 of each disjoint group of N, averaged)")
+          "N>1: demo CLIP top-1 of N, averaged over every N-subset of the 64)")
     print(f"{'category':>10} {'prompts':>8} " + " ".join(f"{'N=' + str(n):>7}" for n in NS))
     for cat, r in list(acc.items()) + [("overall", {**overall, "prompts": total})]:
         print(f"{cat:>10} {r['prompts']:>8} " + " ".join(f"{r[str(n)]:>7.3f}" for n in NS))

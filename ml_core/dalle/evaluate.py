@@ -11,13 +11,14 @@ Generation: prompts are canonical captions of scenes of an unseen world, in cate
   relation    two objects: layout, both colours and shapes right (= the relation holds)
   heldout     one object whose colour+shape pair never occurs in training: colour and shape right
 For each prompt the sampler draws 64 candidates; accuracy at N=1 is the share of ALL candidates
-that are right (no reranking); at N=4/16/64 the demo CLIP picks the top-1 of each disjoint group
-of N candidates (16, 4 and 1 groups of the 64) and the oracle judges it: the share right is the
-same expectation as "top-1 of N fresh candidates", with less noise than one group per prompt.
+that are right (no reranking); at N=4/16/64 it is the chance that the demo CLIP's top-1 of N
+candidates is right, averaged exactly over every N-subset of the 64 (`expected_top1`): the same
+expectation as "top-1 of N fresh candidates", with less noise than disjoint groups of N.
 """
 from __future__ import annotations
 
 import dataclasses
+from math import comb
 
 import numpy as np
 import torch
@@ -91,10 +92,11 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
                     ns=(1, 4, 16, 64), clip_engine=None, settings: dict | None = None,
                     log=print, progress=None, categories=None, world: int = EVAL_WORLD) -> dict:
     """Oracle accuracy per category at N=1 (mean over all candidates) and of the CLIP-reranked top-1
-    at N (per prompt, the mean over the n_max // N disjoint groups of N candidates). "ceiling" holds,
-    per N, the share of those groups with at least one right candidate: what a perfect reranker
-    would reach, so the gap to it is the reranker's and the rest is the generator's. `world`: the
-    world the prompts come from (choose settings or checkpoints on another one than EVAL_WORLD)."""
+    at N (per prompt, averaged over every N-subset of the n_max candidates: `expected_top1`).
+    "ceiling" holds, per N, the chance that N of the candidates hold at least one right one: what a
+    perfect reranker would reach, so the gap to it is the reranker's and the rest is the generator's.
+    `world`: the world the prompts come from (choose settings or checkpoints on another one than
+    EVAL_WORLD)."""
     settings = settings or {}
     sampler = dalle.sampler()
     prompts = eval_prompts(n_per_category, seed=world)
@@ -111,11 +113,11 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
             ok = judge(oracle, out.images, scene, heads)
             n1.append(ok.mean())
             for n in ceiling:
-                ceiling[n].append(float(np.mean([ok[g].any() for g in _groups(n, n_max)])))
+                ceiling[n].append(any_right(ok, n))
             if clip_engine is not None:
                 score = clip_score(clip_engine, prompt, out.images)
-                for n in top:   # mean over the n_max // n disjoint groups of n: same expectation, less noise
-                    top[n].append(float(np.mean([ok[g][int(np.argmax(score[g]))] for g in _groups(n, n_max)])))
+                for n in top:
+                    top[n].append(expected_top1(ok, score, n))
             if progress:
                 progress()
         res[cat] = {"1": float(np.mean(n1)), **{str(n): float(np.mean(v)) for n, v in top.items() if v},
@@ -123,9 +125,20 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
     return res
 
 
-def _groups(n: int, n_max: int) -> list[slice]:
-    """The n_max // n disjoint groups of n candidates."""
-    return [slice(g, g + n) for g in range(0, n_max - n + 1, n)]
+def expected_top1(ok: np.ndarray, score: np.ndarray, n: int) -> float:
+    """The chance that the best-scored of n candidates drawn without replacement from these M is
+    right, exactly: the candidate ranked j-th best (from 0) is the top-1 of C(M-1-j, n-1) of the
+    C(M, n) subsets. The unbiased estimate of "top-1 of n fresh candidates" with the least noise."""
+    m = len(ok)
+    ranked = np.asarray(ok, dtype=float)[np.argsort(-np.asarray(score), kind="stable")]
+    weights = np.array([comb(m - 1 - j, n - 1) for j in range(m)], dtype=float) / comb(m, n)
+    return float(weights @ ranked)
+
+
+def any_right(ok: np.ndarray, n: int) -> float:
+    """The chance that n candidates drawn without replacement from these hold a right one."""
+    m, wrong = len(ok), int(len(ok) - np.sum(ok))
+    return 1.0 - comb(wrong, n) / comb(m, n)
 
 
 def clip_score(engine, prompt: str, images: torch.Tensor) -> np.ndarray:

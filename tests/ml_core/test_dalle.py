@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -337,8 +338,24 @@ def test_shipped_transformer_listens_to_the_shape_word():
     assert res["background_loss"] < res["object_loss"]
 
 
+def test_expected_top1_and_any_right_average_over_every_subset():
+    """The eval's estimators equal brute force over all n-subsets of the candidates."""
+    from itertools import combinations
+    from ml_core.dalle.evaluate import any_right, expected_top1
+
+    rng = np.random.default_rng(3)
+    ok, score = rng.random(9) < 0.4, rng.normal(size=9)
+    for n in (1, 2, 4, 9):
+        subsets = list(combinations(range(9), n))
+        top1 = np.mean([ok[list(s)][np.argmax(score[list(s)])] for s in subsets])
+        hit = np.mean([ok[list(s)].any() for s in subsets])
+        assert expected_top1(ok, score, n) == pytest.approx(top1) and any_right(ok, n) == pytest.approx(hit)
+    assert expected_top1(ok, score, 1) == pytest.approx(ok.mean())
+    assert expected_top1(ok, score, 9) == float(ok[np.argmax(score)])
+
+
 def test_eval_ceiling_bounds_the_reranked_top1():
-    """generation_eval's "ceiling" (share of groups of N with at least one right candidate) lies
+    """generation_eval's "ceiling" (chance that N candidates hold at least one right one) lies
     between the N=1 accuracy and N times it, grows with N, and bounds the CLIP-reranked top-1."""
     from ml_core.clip import get_engine
     from ml_core.dalle.evaluate import generation_eval
