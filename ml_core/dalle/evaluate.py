@@ -95,7 +95,7 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
     at N (per prompt, averaged over every N-subset of the n_max candidates: `expected_top1`).
     "ceiling" holds, per N, the chance that N of the candidates hold at least one right one: what a
     perfect reranker would reach, so the gap to it is the reranker's and the rest is the generator's.
-    `world`: the world the prompts come from (choose settings or checkpoints on another one than
+    "stderr": per N, the standard error of the accuracy over the prompts. `world`: the world the prompts come from (choose settings or checkpoints on another one than
     EVAL_WORLD)."""
     settings = settings or {}
     sampler = dalle.sampler()
@@ -120,9 +120,18 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
                     top[n].append(expected_top1(ok, score, n))
             if progress:
                 progress()
-        res[cat] = {"1": float(np.mean(n1)), **{str(n): float(np.mean(v)) for n, v in top.items() if v},
-                    "ceiling": {str(n): float(np.mean(v)) for n, v in ceiling.items()}, "prompts": len(scenes)}
+        per_prompt = {"1": n1, **{str(n): v for n, v in top.items() if v}}
+        res[cat] = {**{n: float(np.mean(v)) for n, v in per_prompt.items()},
+                    "ceiling": {str(n): float(np.mean(v)) for n, v in ceiling.items()},
+                    "stderr": {n: _stderr(v) for n, v in per_prompt.items()}, "prompts": len(scenes)}
     return res
+
+
+def _stderr(per_prompt: list[float]) -> float:
+    """Standard error of the mean over prompts: most of an accuracy's noise is which prompts were
+    drawn (a shape the model draws badly), and at N = 64 each prompt gives one reranked pick."""
+    v = np.asarray(per_prompt, dtype=float)
+    return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
 
 
 def expected_top1(ok: np.ndarray, score: np.ndarray, n: int) -> float:

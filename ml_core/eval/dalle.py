@@ -127,13 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         "clip": a.clip if engine is not None else f"unavailable ({clip_problem})",
         "weights": str(dalle.path), "seconds": round(time.time() - t0, 1), "quick": a.quick,
     }
-    print(f"{'category':10s} " + " ".join(f"N={n:<5}" for n in ns))
+    print(f"{'category':10s} " + " ".join(f"N={n:<11}" for n in ns) + f"(± standard error over {n_prompts} prompts)")
     for cat in CATEGORY_ORDER:
-        print(f"{cat:10s} " + " ".join(f"{gen[cat].get(str(n), float('nan')):6.1%}" for n in ns))
+        print(f"{cat:10s} " + " ".join(f"{gen[cat].get(str(n), float('nan')):6.1%} ±{gen[cat]['stderr'].get(str(n), float('nan')):4.1%}"
+                                       for n in ns))
     if len(ns) > 1:
         print("at least one right candidate among N (what a perfect reranker would reach):")
         for cat in CATEGORY_ORDER:
-            print(f"{cat:10s} {'':7s}" + " ".join(f"{gen[cat]['ceiling'].get(str(n), float('nan')):6.1%}" for n in ns[1:]))
+            print(f"{cat:10s} {'':13s}" + " ".join(f"{gen[cat]['ceiling'].get(str(n), float('nan')):6.1%}{'':7s}"
+                                                   for n in ns[1:]))
     print(f"tokenizer oracle ratio {tok['tokenizer_oracle_ratio']:.3f}  PSNR {tok['psnr']:.1f} dB  "
           f"guidance (single, N=1) {guidance}")
     if a.docs:

@@ -371,7 +371,13 @@ def test_eval_ceiling_bounds_the_reranked_top1():
         assert r["1"] <= ceiling["4"] <= min(1.0, 4 * r["1"]) + 1e-9, (cat, r)
         assert ceiling["4"] <= ceiling["16"] <= min(1.0, 16 * r["1"]) + 1e-9, (cat, r)
         assert r["4"] <= ceiling["4"] and r["16"] <= ceiling["16"], (cat, r)
-    assert gen["single"]["1"] > 0  # else every bound above holds trivially
+        if r["prompts"] < 2:     # held-out scenes with one object are rarer: one prompt, no stderr
+            assert r["stderr"]["1"] != r["stderr"]["1"], (cat, r)   # NaN
+            continue
+        # two prompts, each right for k/16 of its 16 candidates: mean ± stderr gives back those two
+        lo, hi = (r["1"] - r["stderr"]["1"]) * 16, (r["1"] + r["stderr"]["1"]) * 16
+        assert lo == pytest.approx(round(lo)) and hi == pytest.approx(round(hi)) and 0 <= lo <= hi <= 16, (cat, r)
+    assert gen["single"]["1"] > 0 and gen["single"]["prompts"] == 2  # else the bounds hold trivially
 
 
 def tiny_work_and_tokenizer(tiny_weights, tmp_path):
