@@ -95,8 +95,9 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
     at N (per prompt, averaged over every N-subset of the n_max candidates: `expected_top1`).
     "ceiling" holds, per N, the chance that N of the candidates hold at least one right one: what a
     perfect reranker would reach, so the gap to it is the reranker's and the rest is the generator's.
-    "stderr": per N, the standard error of the accuracy over the prompts. `world`: the world the prompts come from (choose settings or checkpoints on another one than
-    EVAL_WORLD)."""
+    "stderr": per N, the standard error of the accuracy over the prompts; "by_prompt": each prompt
+    with its own figures (which prompts fail). `world`: the world the prompts come from (choose
+    settings or checkpoints on another one than EVAL_WORLD)."""
     settings = settings or {}
     sampler = dalle.sampler()
     prompts = eval_prompts(n_per_category, seed=world)
@@ -107,8 +108,10 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
         heads = CATEGORY_HEADS[cat]
         n1, top = [], {n: [] for n in ns if n > 1}
         ceiling = {n: [] for n in top}
+        prompt_texts = []
         for k, scene in enumerate(scenes):
             prompt = canonical_caption(scene)
+            prompt_texts.append(prompt)
             out = sampler.sample(prompt, n=n_max, seed=k, **settings)
             ok = judge(oracle, out.images, scene, heads)
             n1.append(ok.mean())
@@ -123,7 +126,9 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
         per_prompt = {"1": n1, **{str(n): v for n, v in top.items() if v}}
         res[cat] = {**{n: float(np.mean(v)) for n, v in per_prompt.items()},
                     "ceiling": {str(n): float(np.mean(v)) for n, v in ceiling.items()},
-                    "stderr": {n: _stderr(v) for n, v in per_prompt.items()}, "prompts": len(scenes)}
+                    "stderr": {n: _stderr(v) for n, v in per_prompt.items()}, "prompts": len(scenes),
+                    "by_prompt": [{"prompt": t, **{n: round(float(v[i]), 4) for n, v in per_prompt.items()}}
+                                  for i, t in enumerate(prompt_texts)]}
     return res
 
 

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         "tokenizer_oracle_ratio": round(tok["tokenizer_oracle_ratio"], 4),
         "caption_sensitivity": sensitivity,
         "tokenizer": tok,
-        "top1_accuracy": {k: v for k, v in gen["single"].items() if k not in ("prompts", "ceiling")},
+        "top1_accuracy": {k: v for k, v in gen["single"].items() if k.isdigit()},   # keyed by N
         "categories": gen,
         "guidance_n1": guidance,
         "settings": settings, "prompts_per_category": n_prompts,
