@@ -22,7 +22,8 @@ def _clip_engine(spec: str, log):
 
 
 def plot_accuracy(res: dict, path: Path, title: str) -> None:
-    """Accuracy vs N per category, drawn with Pillow (no matplotlib needed)."""
+    """Accuracy vs N per category, ± one standard error over the prompts, drawn with Pillow (no
+    matplotlib needed)."""
     from PIL import Image, ImageDraw
 
     W, H, L, B, T = 640, 400, 60, 50, 30
@@ -41,10 +42,15 @@ def plot_accuracy(res: dict, path: Path, title: str) -> None:
         pts = [(xs[n], y(res[cat][n])) for n in ns if n in res.get(cat, {})]
         if len(pts) > 1:
             d.line(pts, fill=c, width=3)
-        for p in pts:
+        for n, p in zip([n for n in ns if n in res.get(cat, {})], pts):
+            se = res[cat].get("stderr", {}).get(n)
+            if se == se and se:                     # ± one standard error over the prompts
+                bx = p[0] + 3 * (CATEGORY_ORDER.index(cat) - 2)   # side by side where lines meet
+                d.line([(bx, y(max(0.0, res[cat][n] - se))), (bx, y(min(1.0, res[cat][n] + se)))], fill=c, width=1)
             d.ellipse([p[0] - 4, p[1] - 4, p[0] + 4, p[1] + 4], fill=c)
         d.text((W - 140, T + 18 * CATEGORY_ORDER.index(cat)), cat, fill=c)
     d.text((L, 8), title, fill="black")
+    d.text((W - 140, T + 18 * len(CATEGORY_ORDER) + 6), "bars: ± 1 standard\nerror over prompts", fill="gray")
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
 
