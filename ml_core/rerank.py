@@ -12,6 +12,7 @@ library embeds it (tested).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -34,16 +35,65 @@ def _as_pil(images) -> list[Image.Image]:
 def clip_scores(engine, prompt: str, images: torch.Tensor | Sequence[Image.Image], *,
                 batch_size: int | None = None) -> np.ndarray:
     """(n,) cosine similarities between `prompt` and each image (batched forward passes)."""
+    return (image_vectors(engine, images, batch_size=batch_size) @ engine.encode_text(prompt)).astype(np.float32)
+
+
+def image_vectors(engine, images, *, batch_size: int | None = None) -> np.ndarray:
+    """(n, D) unit embeddings of the images as saved 8-bit pictures (batched forward passes)."""
     pictures = _as_pil(images)
     if not pictures:
-        return np.zeros(0, dtype=np.float32)
-    text = engine.encode_text(prompt)
+        return np.zeros((0, engine.embed_dim), dtype=np.float32)
     size = batch_size or engine.batch_size
-    scores = []
+    vectors = []
     for start in range(0, len(pictures), size):
         pixels = torch.stack([engine.preprocess(p) for p in pictures[start:start + size]])
-        scores.append(engine.encode_pixels(pixels) @ text)
-    return np.concatenate(scores).astype(np.float32)
+        vectors.append(engine.encode_pixels(pixels))
+    return np.concatenate(vectors).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- calibrated scores
+# CLIP has "hubs": pictures close to every caption. Among one prompt's candidates a hub wins on raw
+# cosine whether or not it shows the prompt. The calibrated score subtracts each image's mean cosine
+# to a bank of unrelated captions (the image side of CSLS, Conneau et al. 2018); as the mean of dot
+# products is the dot product with the mean, that is one shifted text vector and costs nothing.
+BANK_WORLD, BANK_SIZE = 2718, 256   # the demo bank's world: not training's (0), the eval's, nor validation's
+_bank_means: dict[str, np.ndarray] = {}
+
+
+def caption_bank(engine) -> list[str] | None:
+    """The captions the calibrated score subtracts for this engine, or None (raw cosine). The demo
+    CLIP: canonical captions of its own world. Other models keep raw cosine: calibration was only
+    measured on the demo CLIP (docs/ml/dalle.md), and real weights cannot be loaded here."""
+    return list(_demo_bank()) if engine.spec.kind == "demo" else None
+
+
+@lru_cache(maxsize=1)
+def _demo_bank() -> tuple[str, ...]:
+    from .synth.captions import canonical_caption
+    from .synth.sampling import scene_at
+
+    return tuple(canonical_caption(scene_at(BANK_WORLD, i, "all")) for i in range(BANK_SIZE))
+
+
+def calibrated_scores(engine, prompt: str, images, *, bank: Sequence[str] | None = None,
+                      batch_size: int | None = None) -> np.ndarray:
+    """(n,) cosine to `prompt` minus each image's mean cosine to the `bank` captions (default:
+    `caption_bank(engine)`); raw cosine where the engine has no bank."""
+    text = calibrated_text(engine, prompt, bank)
+    return (image_vectors(engine, images, batch_size=batch_size) @ text).astype(np.float32)
+
+
+def calibrated_text(engine, prompt: str, bank: Sequence[str] | None = None) -> np.ndarray:
+    """The prompt's text vector minus the mean vector of the bank (the prompt's own where no bank):
+    image vectors dotted with it give `calibrated_scores`."""
+    bank = caption_bank(engine) if bank is None else list(bank)
+    text = engine.encode_text(prompt)
+    if not bank:
+        return text
+    key = f"{engine.model_id}|{hash(tuple(bank))}"
+    if key not in _bank_means:
+        _bank_means[key] = np.asarray(engine.encode_texts(bank, use_cache=False), dtype=np.float32).mean(0)
+    return text - _bank_means[key]
 
 
 @dataclass

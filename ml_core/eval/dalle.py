@@ -142,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         for cat in CATEGORY_ORDER:
             print(f"{cat:10s} {'':13s}" + " ".join(f"{gen[cat]['ceiling'].get(str(n), float('nan')):6.1%}{'':7s}"
                                                    for n in ns[1:]))
+    if len(ns) > 1:
+        print("reranked by calibrated cosine (minus each image's mean cosine to a bank of captions, "
+              "ml_core.rerank.calibrated_scores):")
+        for cat in CATEGORY_ORDER:
+            cal, se = gen[cat].get("calibrated", {}), gen[cat].get("calibrated_stderr", {})
+            print(f"{cat:10s} {'':13s}" + " ".join(f"{cal.get(str(n), float('nan')):6.1%} ±{se.get(str(n), float('nan')):4.1%}"
+                                                   for n in ns[1:]))
     print(f"tokenizer oracle ratio {tok['tokenizer_oracle_ratio']:.3f}  PSNR {tok['psnr']:.1f} dB  "
           f"guidance (single, N=1) {guidance}")
     if a.docs:

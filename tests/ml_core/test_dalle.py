@@ -371,6 +371,8 @@ def test_eval_ceiling_bounds_the_reranked_top1():
         assert r["1"] <= ceiling["4"] <= min(1.0, 4 * r["1"]) + 1e-9, (cat, r)
         assert ceiling["4"] <= ceiling["16"] <= min(1.0, 16 * r["1"]) + 1e-9, (cat, r)
         assert r["4"] <= ceiling["4"] and r["16"] <= ceiling["16"], (cat, r)
+        assert set(r["calibrated"]) == {"4", "16"}, (cat, r)
+        assert r["calibrated"]["4"] <= ceiling["4"] and r["calibrated"]["16"] <= ceiling["16"], (cat, r)
         assert len(r["by_prompt"]) == r["prompts"] and all(set(b) == {"prompt", "1", "4", "16"} for b in r["by_prompt"])
         assert np.mean([b["1"] for b in r["by_prompt"]]) == pytest.approx(r["1"], abs=1e-4)
         if r["prompts"] < 2:     # held-out scenes with one object are rarer: one prompt, no stderr

@@ -1,0 +1,38 @@
+"""ml_core.rerank: raw and calibrated CLIP scores of candidates."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml_core.clip import get_engine
+from ml_core.rerank import BANK_SIZE, caption_bank, calibrated_scores, clip_scores
+from ml_core.synth.render import render_batch
+from ml_core.synth.sampling import scene_at
+
+
+def _images(n: int) -> torch.Tensor:
+    scenes = [scene_at(5, i, "all") for i in range(n)]
+    return torch.from_numpy(render_batch(scenes, 64)).permute(0, 3, 1, 2).float() / 255
+
+
+def test_calibrated_score_subtracts_each_images_mean_cosine_to_the_bank():
+    engine, images = get_engine("demo"), _images(6)
+    bank = ["a blue square", "two green stars on the left", "a red heart"]
+    raw = clip_scores(engine, "a red circle", images)
+    expected = raw - np.mean([clip_scores(engine, caption, images) for caption in bank], axis=0)
+    got = calibrated_scores(engine, "a red circle", images, bank=bank)
+    assert got == pytest.approx(expected, abs=1e-5)
+    assert not np.allclose(got - raw, (got - raw)[0])   # the correction differs per image: it can reorder
+
+
+def test_the_demo_engine_calibrates_against_its_world_and_other_models_keep_raw_cosine():
+    demo = get_engine("demo")
+    bank = caption_bank(demo)
+    assert len(bank) == BANK_SIZE and len(set(bank)) > BANK_SIZE // 2
+    other = get_engine("random:atelier-demo-clip")
+    images = _images(3)
+    assert caption_bank(other) is None
+    assert calibrated_scores(other, "a red circle", images) == pytest.approx(clip_scores(other, "a red circle", images))
+    assert calibrated_scores(demo, "a red circle", images) == pytest.approx(
+        calibrated_scores(demo, "a red circle", images, bank=bank), abs=1e-6)
