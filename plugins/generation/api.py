@@ -35,7 +35,8 @@ def _start(user, requests, batch=""):
 
 
 def candidate_json(generation, c) -> dict:
-    return {"index": c.index, "seed": str(c.seed), "score": round(c.score, 4), "rank": c.rank,
+    return {"index": c.index, "seed": str(c.seed), "score": round(c.score, 4),
+            "rank_score": None if c.rank_score is None else round(c.rank_score, 4), "rank": c.rank,
             "width": c.width, "height": c.height,
             "image_url": reverse("generation-api:candidate-image", args=[generation.pk, c.index])}
 

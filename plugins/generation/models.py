@@ -51,6 +51,9 @@ class Candidate(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     score = models.FloatField()                    # CLIP cosine to the prompt
+    # what the reranker orders by: the calibrated score (ml_core.rerank.calibrated_scores; the cosine
+    # itself for a CLIP without a caption bank); null on candidates scored before it existed
+    rank_score = models.FloatField(null=True, blank=True)
     rank = models.PositiveIntegerField(null=True, blank=True)  # 1..keep once ranked, else null
 
     class Meta:

@@ -236,7 +236,7 @@ def sprite(images) -> bytes:
 def run_generation_step(job: Job, deadline: float):
     """Samples and scores candidates batch by batch until the deadline; ranks them when all exist.
     Progress comes from the candidate rows, so a re-delivered step redoes nothing."""
-    from ml_core.rerank import clip_scores
+    from ml_core.rerank import calibrated_text, image_vectors
 
     from atelier.jobs.runner import Step
 
@@ -264,13 +264,15 @@ def run_generation_step(job: Job, deadline: float):
                                          settings=SamplingSettings(generation.temperature, generation.top_k, generation.top_p),
                                          on_preview=on_preview))
         sampled = time.perf_counter()
-        scores = clip_scores(engine, generation.prompt, [c.image for c in produced])
+        vectors = image_vectors(engine, [c.image for c in produced])      # one image pass, two scores
+        scores = vectors @ engine.encode_text(generation.prompt)
+        rank_scores = vectors @ calibrated_text(engine, generation.prompt)
         scored = time.perf_counter()
         with transaction.atomic():
             Candidate.objects.bulk_create([
                 Candidate(generation=generation, index=c.index, seed=c.seed, png=png_bytes(c.image),
-                          width=c.image.width, height=c.image.height, score=float(s))
-                for c, s in zip(produced, scores)])
+                          width=c.image.width, height=c.image.height, score=float(s), rank_score=float(r))
+                for c, s, r in zip(produced, scores, rank_scores)])
             Generation.objects.filter(pk=generation.pk).update(
                 sample_seconds=F("sample_seconds") + (sampled - started),
                 rerank_seconds=F("rerank_seconds") + (scored - sampled), preview_png=None)
@@ -282,15 +284,20 @@ def run_generation_step(job: Job, deadline: float):
         return Step(done=done, total=total, more=True, message=f"sampled and scored {done}/{total}")
     best = rank(generation)   # when the job is then marked finished, job_finished starts the next one
     return Step(done=total, total=total, more=False,
-                message=f"kept the best {generation.keep} of {total} (top CLIP score {best:.3f})")
+                message=f"kept the best {generation.keep} of {total} (top score {best:.3f})")
+
+
+def ranking_score(candidate: Candidate) -> float:
+    """What the reranker orders by: the calibrated score, or the cosine on older candidates."""
+    return candidate.score if candidate.rank_score is None else candidate.rank_score
 
 
 def rank(generation: Generation) -> float:
-    """Marks the top `keep` candidates by CLIP score (ties: lower index first). Returns the best score."""
+    """Marks the top `keep` candidates by ranking score (ties: lower index first). Returns the best."""
     from ml_core.rerank import rank_by_score
 
-    candidates = list(generation.candidate_set.only("pk", "index", "score").order_by("index"))
-    order = rank_by_score([c.score for c in candidates])
+    candidates = list(generation.candidate_set.only("pk", "index", "score", "rank_score").order_by("index"))
+    order = rank_by_score([ranking_score(c) for c in candidates])
     for candidate in candidates:
         candidate.rank = None
     for position, i in enumerate(order[:generation.keep], 1):
@@ -299,7 +306,7 @@ def rank(generation: Generation) -> float:
         Candidate.objects.bulk_update(candidates, ["rank"])
         Generation.objects.filter(pk=generation.pk).update(ranked=True)
     generation.ranked = True
-    return candidates[order[0]].score if candidates else 0.0
+    return ranking_score(candidates[order[0]]) if candidates else 0.0
 
 
 # ------------------------------------------------------------------------------ keeping results

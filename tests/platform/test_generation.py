@@ -1,7 +1,12 @@
 """The generation plugin: requests and limits, the job (sampling, CLIP scoring, ranking), the
 per-user queue, reproducibility, saving with provenance, and permissions on everything it serves."""
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
+
+from ml_core.rerank import calibrated_scores
 
 from atelier.jobs.models import Job
 from plugins.generation import services
@@ -28,10 +33,14 @@ def test_generate_samples_scores_ranks_and_records_everything(api, owner, django
     out = generate(api, django_capture_on_commit_callbacks)
     assert out["state"] == "succeeded" and out["ranked"] and out["sampled"] == 6
     assert out["job"]["kind"] == "generate" and out["job"]["done"] == out["job"]["total"] == 6
-    # the top `keep` by CLIP score, best first, each with an image URL that serves a PNG
-    scores = sorted((c["score"] for c in out["candidates_list"]), reverse=True)
+    # the top `keep` by ranking score, best first, each with an image URL that serves a PNG
+    ranking = sorted((c["rank_score"] for c in out["candidates_list"]), reverse=True)
     assert [r["rank"] for r in out["results"]] == [1, 2]
-    assert [r["score"] for r in out["results"]] == scores[:2]
+    assert [r["rank_score"] for r in out["results"]] == ranking[:2]
+    # the ranking score is the calibrated CLIP score of the candidate's own PNG, not its cosine
+    best = Candidate.objects.get(generation_id=out["id"], index=out["results"][0]["index"])
+    calibrated = calibrated_scores(services.clip_engine(), SMALL["prompt"], [Image.open(io.BytesIO(bytes(best.png)))])
+    assert best.rank_score == pytest.approx(float(calibrated[0]), abs=2e-3) and abs(best.rank_score - best.score) > 1e-3
     assert api.get(out["results"][0]["image_url"]).content[:8] == b"\x89PNG\r\n\x1a\n"
     generation = Generation.objects.get(pk=out["id"])
     assert generation.model_version.startswith("atelier-dalle:") and generation.clip_model
@@ -128,7 +137,7 @@ def test_saved_images_are_photos_with_provenance_and_their_clip_score(api, owner
     provenance = Provenance.objects.get(photo_id=photo_ids[0])
     assert (provenance.prompt, provenance.seed, provenance.backend) == (SMALL["prompt"], 11, "atelier-dalle")
     assert provenance.settings["top_k"] == 64 and provenance.model_version == out["model_version"]
-    # the score shown in the studio is the cosine the saved photo gets when the library embeds it
+    # the candidate's CLIP score (the provenance's) is the cosine the saved photo gets in the library
     ids, vectors = stored_vectors(model_status().model_id, photo_ids=photo_ids)
     text = clip_engine().encode_text(SMALL["prompt"])
     by_photo = {int(i): float(v @ text) for i, v in zip(ids, vectors)}

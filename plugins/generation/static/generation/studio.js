@@ -47,6 +47,8 @@ function describe(g) {
 // Tiles are kept per (generation, index) and updated in place: re-rendering on every progress
 // event must not reload the images (they would flicker blank while streaming in).
 const tiles = new Map();
+const rankScore = (c) => (c.rank_score === null || c.rank_score === undefined ? c.score : c.rank_score);
+
 function tile(c, g) {
   const key = `${g.id}:${c.index}`;
   let el = tiles.get(key);
@@ -59,8 +61,13 @@ function tile(c, g) {
     el.querySelector("img").alt = `candidate ${c.index}`;
     tiles.set(key, el);
   }
-  el.dataset.score = c.score;
-  el.querySelector(".score").textContent = `#${c.index} · ${c.score.toFixed(3)}`;
+  // The number shown is what the ranking orders by; the tooltip tells it from the raw cosine.
+  el.dataset.score = rankScore(c);
+  const caption = el.querySelector(".score");
+  caption.textContent = `#${c.index} · ${rankScore(c).toFixed(3)}`;
+  caption.title = c.rank_score === null || c.rank_score === undefined
+    ? `CLIP cosine to the prompt ${c.score.toFixed(3)}`
+    : `ranking score ${c.rank_score.toFixed(3)}: CLIP cosine to the prompt (${c.score.toFixed(3)}) minus the image's mean cosine to a bank of unrelated captions`;
   const badge = el.querySelector(".rank");
   badge.hidden = !c.rank;
   badge.textContent = c.rank || "";
@@ -89,7 +96,7 @@ function render(g) {
   preview.hidden = !g.preview || g.ranked;
   if (g.preview) preview.querySelector("img").src = g.preview;
   // While sampling: candidates in the order they came; once ranked: best first, the kept ones marked.
-  const list = g.ranked ? [...g.candidates_list].sort((a, b) => b.score - a.score || a.index - b.index) : g.candidates_list;
+  const list = g.ranked ? [...g.candidates_list].sort((a, b) => rankScore(b) - rankScore(a) || a.index - b.index) : g.candidates_list;
   const grid = document.getElementById("candidates");
   grid.replaceChildren(...list.map((c) => tile(c, g)));
   document.getElementById("save-selected").disabled = selected.size === 0;
