@@ -8,7 +8,7 @@ captions of `ml_core.dalle.evaluate.eval_prompts` (an unseen world), and the acc
 and times each 64-candidate generation (candidate i is the same image in any chunking).
 
 Measured:
-  1. rerank throughput, candidates/s: `ml_core.rerank.clip_scores` (the plugin's exact scoring: 8-bit
+  1. rerank throughput, candidates/s: `ml_core.rerank.score_candidates` (the plugin's exact scoring: 8-bit
      PIL images through the engine's preprocess, batched) on 64 generated 32 px candidates, with the
      demo CLIP and with `random:ViT-B-32` (224 px); one warm-up call (it also caches the prompt's text
      embedding, as a generation does after its first batch), then `--repeats` timed calls, median.
@@ -18,7 +18,8 @@ Measured:
      category and overall, for N = 1, 4, 16, 64. N = 1 is the mean over ALL 64 candidates of each
      prompt (no reranking; generation_eval's definition, lower variance than candidate 0 alone); N > 1
      is the chance that the demo CLIP's top-1 of N of the 64 is right, averaged exactly over every
-     N-subset (`expected_top1`: same expectation as N fresh candidates, less noise than disjoint groups).
+     N-subset (`expected_top1`: same expectation as N fresh candidates, less noise than disjoint groups),
+     ranked as the plugin ranks (the calibrated score, `rank_score`) and, beside it, by raw cosine.
 
 torch runs with `--threads` intra-op threads (default 1: the box has 2 cores and is shared); the
 thread count and the load average are printed. Last line: one JSON object.
@@ -42,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ml_core.clip import get_engine  # noqa: E402
 from ml_core.dalle import load_dalle  # noqa: E402
 from ml_core.dalle.evaluate import CATEGORY_HEADS, generation_eval  # noqa: E402
-from ml_core.rerank import clip_scores  # noqa: E402
+from ml_core.rerank import score_candidates  # noqa: E402
 from ml_core.synth.oracle import Oracle  # noqa: E402
 
 BACKEND_BATCH = 16   # plugins/generation/backends.py AtelierDalleBackend(batch_size=16)
@@ -80,11 +81,11 @@ class TimedDalle:
 
 
 def rerank_rate(engine, prompt: str, images: torch.Tensor, repeats: int) -> dict:
-    clip_scores(engine, prompt, images)  # warm-up (and the prompt's text embedding into the cache)
+    score_candidates(engine, prompt, images)  # warm-up (and the prompt's text embedding into the cache)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        clip_scores(engine, prompt, images)
+        score_candidates(engine, prompt, images)
         times.append(time.perf_counter() - started)
     median = statistics.median(times)
     return {"candidates": len(images), "median_s": median, "per_s": len(images) / median,
@@ -153,7 +154,9 @@ def main(argv=None) -> int:
 
     # (3) effect
     total = sum(acc[c]["prompts"] for c in acc)
-    overall = {str(n): sum(acc[c][str(n)] * acc[c]["prompts"] for c in acc) / total for n in NS}
+    ranked = {c: {"1": acc[c]["1"], **acc[c]["calibrated"], "prompts": acc[c]["prompts"]} for c in acc}  # the plugin's
+    overall = {str(n): sum(ranked[c][str(n)] * acc[c]["prompts"] for c in acc) / total for n in NS}
+    overall_cos = {str(n): sum(acc[c][str(n)] * acc[c]["prompts"] for c in acc) / total for n in NS}
 
     print()
     print(f"generation of {N_MAX} candidates (default backend): {sample_s:.2f} s mean over "
@@ -164,9 +167,12 @@ def main(argv=None) -> int:
     print()
     print("oracle-judged match of the returned top-1 (N=1: mean over all 64 candidates, no reranking; "
           "N>1: demo CLIP top-1 of N, averaged over every N-subset of the 64)")
-    print(f"{'category':>10} {'prompts':>8} " + " ".join(f"{'N=' + str(n):>7}" for n in NS))
-    for cat, r in list(acc.items()) + [("overall", {**overall, "prompts": total})]:
-        print(f"{cat:>10} {r['prompts']:>8} " + " ".join(f"{r[str(n)]:>7.3f}" for n in NS))
+    for title, table, total_row in (("ranked by the calibrated score (the plugin's rank_score)", ranked, overall),
+                                    ("ranked by raw cosine", acc, overall_cos)):
+        print(title)
+        print(f"{'category':>10} {'prompts':>8} " + " ".join(f"{'N=' + str(n):>7}" for n in NS))
+        for cat, r in list(table.items()) + [("overall", {**total_row, "prompts": total})]:
+            print(f"{cat:>10} {r['prompts']:>8} " + " ".join(f"{r[str(n)]:>7.3f}" for n in NS))
     elapsed = time.perf_counter() - t0
     print(f"torch threads {torch.get_num_threads()}, load average {load()}, {elapsed:.0f} s in all")
     print(json.dumps({
@@ -176,7 +182,9 @@ def main(argv=None) -> int:
         "rerank_share_of_generation_vitb32": round(vit_share, 4),
         "generation_s_n64": round(sample_s, 3), "rerank_s_n64_demo": round(rerank_s, 4),
         "top1_match": {"overall": {k: round(v, 4) for k, v in overall.items()},
-                       **{c: {str(n): round(acc[c][str(n)], 4) for n in NS} for c in acc}},
+                       **{c: {str(n): round(ranked[c][str(n)], 4) for n in NS} for c in acc}},
+        "top1_match_cosine": {"overall": {k: round(v, 4) for k, v in overall_cos.items()},
+                              **{c: {str(n): round(acc[c][str(n)], 4) for n in NS} for c in acc}},
         "n1": "mean over all candidates", "prompts_per_category": n_prompts, "categories": list(acc),
         "cond_scale": cond, "backend_batch": BACKEND_BATCH, "repeats": repeats,
         "vitb32_candidates": vit_rate["candidates"], "threads": torch.get_num_threads(),

@@ -83,6 +83,14 @@ def calibrated_scores(engine, prompt: str, images, *, bank: Sequence[str] | None
     return (image_vectors(engine, images, batch_size=batch_size) @ text).astype(np.float32)
 
 
+def score_candidates(engine, prompt: str, images, *, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine, ranking score) per candidate from one image pass: what the generation plugin stores
+    and ranks by (the ranking score is `calibrated_scores`)."""
+    vectors = image_vectors(engine, images, batch_size=batch_size)
+    return ((vectors @ engine.encode_text(prompt)).astype(np.float32),
+            (vectors @ calibrated_text(engine, prompt)).astype(np.float32))
+
+
 def calibrated_text(engine, prompt: str, bank: Sequence[str] | None = None) -> np.ndarray:
     """The prompt's text vector minus the mean vector of the bank (the prompt's own where no bank):
     image vectors dotted with it give `calibrated_scores`."""

@@ -23,7 +23,7 @@ from math import comb
 import numpy as np
 import torch
 
-from ..rerank import calibrated_text, image_vectors
+from ..rerank import score_candidates
 from ..synth.captions import canonical_caption
 from ..synth.oracle import Oracle, accuracy, scene_labels
 from ..synth.render import render_batch
@@ -121,9 +121,7 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
             for n in ceiling:
                 ceiling[n].append(any_right(ok, n))
             if clip_engine is not None:   # one image pass, two rerankers: raw and calibrated cosine
-                vectors = image_vectors(clip_engine, out.images)
-                score = vectors @ clip_engine.encode_text(prompt)
-                calibrated = vectors @ calibrated_text(clip_engine, prompt)
+                score, calibrated = score_candidates(clip_engine, prompt, out.images)
                 for n in top:
                     top[n].append(expected_top1(ok, score, n))
                     top_cal[n].append(expected_top1(ok, calibrated, n))

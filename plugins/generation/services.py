@@ -236,7 +236,7 @@ def sprite(images) -> bytes:
 def run_generation_step(job: Job, deadline: float):
     """Samples and scores candidates batch by batch until the deadline; ranks them when all exist.
     Progress comes from the candidate rows, so a re-delivered step redoes nothing."""
-    from ml_core.rerank import calibrated_text, image_vectors
+    from ml_core.rerank import score_candidates
 
     from atelier.jobs.runner import Step
 
@@ -264,9 +264,7 @@ def run_generation_step(job: Job, deadline: float):
                                          settings=SamplingSettings(generation.temperature, generation.top_k, generation.top_p),
                                          on_preview=on_preview))
         sampled = time.perf_counter()
-        vectors = image_vectors(engine, [c.image for c in produced])      # one image pass, two scores
-        scores = vectors @ engine.encode_text(generation.prompt)
-        rank_scores = vectors @ calibrated_text(engine, generation.prompt)
+        scores, rank_scores = score_candidates(engine, generation.prompt, [c.image for c in produced])
         scored = time.perf_counter()
         with transaction.atomic():
             Candidate.objects.bulk_create([
