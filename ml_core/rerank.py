@@ -3,7 +3,11 @@
     from ml_core.clip import get_engine
     from ml_core.rerank import rerank
     result = rerank(get_engine(), "a red circle on the left", images)   # images: (n,3,S,S) in [0,1] or PIL
-    result.top(4), result.scores                                        # best 4 indices; cosine per image
+    result.top(4), result.scores, result.rank_scores                    # best 4; cosine; what ranks them
+    cosine, rank_score = score_candidates(get_engine(), prompt, images) # what the generation plugin stores
+
+`calibrated_scores` (the plugin's ranking score) is the cosine minus each image's mean cosine to a
+bank of unrelated captions: CLIP "hubs" stop winning. Only the demo CLIP has a bank so far.
 
 Images are scored as the 8-bit RGB pictures a user would save (`to_pil`), through the engine's own
 preprocessing, so the score shown for a candidate is exactly the cosine its saved PNG gets when the
@@ -107,7 +111,8 @@ def calibrated_text(engine, prompt: str, bank: Sequence[str] | None = None) -> n
 @dataclass
 class Reranked:
     scores: np.ndarray        # (n,) cosine of each candidate, in the input order
-    order: np.ndarray         # (n,) candidate indices, best first (ties: lower index first)
+    order: np.ndarray         # (n,) candidate indices, best first by rank_scores (ties: lower index first)
+    rank_scores: np.ndarray   # (n,) what the order follows: `calibrated_scores`
 
     def top(self, keep: int) -> list[int]:
         return [int(i) for i in self.order[:keep]]
@@ -119,5 +124,6 @@ def rank_by_score(scores: np.ndarray) -> np.ndarray:
 
 
 def rerank(engine, prompt: str, images, *, batch_size: int | None = None) -> Reranked:
-    scores = clip_scores(engine, prompt, images, batch_size=batch_size)
-    return Reranked(scores, rank_by_score(scores))
+    """The candidates best first, as the generation plugin ranks them (`score_candidates`)."""
+    scores, rank_scores = score_candidates(engine, prompt, images, batch_size=batch_size)
+    return Reranked(scores, rank_by_score(rank_scores), rank_scores)

@@ -161,14 +161,6 @@ def any_right(ok: np.ndarray, n: int) -> float:
     return 1.0 - comb(wrong, n) / comb(m, n)
 
 
-def clip_score(engine, prompt: str, images: torch.Tensor) -> np.ndarray:
-    """Cosine similarity of each image (n, 3, S, S) in [0, 1] to the prompt under a ClipEngine
-    (the reranker's own scoring: 8-bit images through the engine's preprocess, as photos go)."""
-    from ..rerank import clip_scores
-
-    return clip_scores(engine, prompt, images)
-
-
 # ------------------------------------------------------------------------------------ diagnosis
 def other_shape(scene):
     """The same single-object scene with every object's shape moved 3 along SHAPE_NAMES."""

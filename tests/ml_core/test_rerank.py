@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ml_core.clip import get_engine
-from ml_core.rerank import BANK_SIZE, caption_bank, calibrated_scores, clip_scores
+from ml_core.rerank import BANK_SIZE, caption_bank, calibrated_scores, clip_scores, rerank
 from ml_core.synth.render import render_batch
 from ml_core.synth.sampling import scene_at
 
@@ -36,3 +36,12 @@ def test_the_demo_engine_calibrates_against_its_world_and_other_models_keep_raw_
     assert calibrated_scores(other, "a red circle", images) == pytest.approx(clip_scores(other, "a red circle", images))
     assert calibrated_scores(demo, "a red circle", images) == pytest.approx(
         calibrated_scores(demo, "a red circle", images, bank=bank), abs=1e-6)
+
+
+def test_rerank_orders_by_the_calibrated_score_and_reports_the_cosine():
+    engine, images = get_engine("demo"), _images(8)
+    result = rerank(engine, "a red circle", images)
+    assert result.scores == pytest.approx(clip_scores(engine, "a red circle", images), abs=1e-6)
+    assert result.rank_scores == pytest.approx(calibrated_scores(engine, "a red circle", images), abs=1e-6)
+    assert result.order.tolist() == np.argsort(-result.rank_scores, kind="stable").tolist()
+    assert result.top(3) == result.order[:3].tolist()
