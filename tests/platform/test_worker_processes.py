@@ -90,5 +90,5 @@ def test_generation_plugin_job_runs_in_a_worker_process_in_chunks(workers, owner
     found = Generation.objects.get(pk=started.pk)
     assert (found.job.state, found.job.done, found.ranked) == ("succeeded", 8, True)
     assert sorted(found.candidate_set.values_list("index", flat=True)) == list(range(8))
-    assert list(found.candidate_set.exclude(rank=None).order_by("rank").values_list("score", flat=True)) == \
-        sorted(found.candidate_set.values_list("score", flat=True), reverse=True)[:3]
+    assert list(found.candidate_set.exclude(rank=None).order_by("rank").values_list("rank_score", flat=True)) == \
+        sorted(found.candidate_set.values_list("rank_score", flat=True), reverse=True)[:3]   # ranked by rank_score
