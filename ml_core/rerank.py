@@ -61,7 +61,7 @@ def image_vectors(engine, images, *, batch_size: int | None = None) -> np.ndarra
 # to a bank of unrelated captions (the image side of CSLS, Conneau et al. 2018); as the mean of dot
 # products is the dot product with the mean, that is one shifted text vector and costs nothing.
 BANK_WORLD, BANK_SIZE = 2718, 256   # the demo bank's world: not training's (0), the eval's, nor validation's
-_bank_means: dict[str, np.ndarray] = {}
+_bank_means: dict[str, np.ndarray | float] = {}
 
 
 def caption_bank(engine) -> list[str] | None:
@@ -91,21 +91,26 @@ def score_candidates(engine, prompt: str, images, *, batch_size: int | None = No
     """(cosine, ranking score) per candidate from one image pass: what the generation plugin stores
     and ranks by (the ranking score is `calibrated_scores`)."""
     vectors = image_vectors(engine, images, batch_size=batch_size)
-    return ((vectors @ engine.encode_text(prompt)).astype(np.float32),
-            (vectors @ calibrated_text(engine, prompt)).astype(np.float32))
+    text = engine.encode_text(prompt)
+    return (vectors @ text).astype(np.float32), (vectors @ (text - bank_mean(engine))).astype(np.float32)
 
 
 def calibrated_text(engine, prompt: str, bank: Sequence[str] | None = None) -> np.ndarray:
     """The prompt's text vector minus the mean vector of the bank (the prompt's own where no bank):
     image vectors dotted with it give `calibrated_scores`."""
-    bank = caption_bank(engine) if bank is None else list(bank)
-    text = engine.encode_text(prompt)
-    if not bank:
-        return text
-    key = f"{engine.model_id}|{hash(tuple(bank))}"
+    return engine.encode_text(prompt) - bank_mean(engine, bank)
+
+
+def bank_mean(engine, bank: Sequence[str] | None = None) -> np.ndarray | float:
+    """Mean text vector of `bank` (default `caption_bank(engine)`), encoded once per engine and
+    bank; 0.0 where there is no bank. The engine's own bank is keyed by its model id alone, so the
+    plugin's per-batch call does no list or hash work."""
+    key = engine.model_id if bank is None else f"{engine.model_id}|{hash(tuple(bank))}"
     if key not in _bank_means:
-        _bank_means[key] = np.asarray(engine.encode_texts(bank, use_cache=False), dtype=np.float32).mean(0)
-    return text - _bank_means[key]
+        captions = caption_bank(engine) if bank is None else list(bank)
+        _bank_means[key] = (np.asarray(engine.encode_texts(captions, use_cache=False), dtype=np.float32).mean(0)
+                            if captions else 0.0)
+    return _bank_means[key]
 
 
 @dataclass
