@@ -1,7 +1,7 @@
 """Benchmark: CLIP reranking of generated candidates — throughput, share of a generation, effect.
 
 The generator is the default backend of the generation plugin: Atelier's DALL·E (ml_core/weights/dalle)
-with the weights' own sampling settings (`Dalle.sampling`: guidance 3, top-k 16), temperature 1, no top-p,
+with the weights' own sampling settings (`Dalle.sampling`: guidance 2, top-k 16), temperature 1, no top-p,
 sampled in batches of 16 (`AtelierDalleBackend.batch_size`, `first=` chunks). Prompts are the canonical
 captions of `ml_core.dalle.evaluate.eval_prompts` (an unseen world), and the accuracy run IS
 `generation_eval` (imported, not copied) with the sampler wrapped so that it samples in batches of 16

@@ -288,12 +288,12 @@ def test_the_api_is_described_in_the_openapi_schema(api):
 @pytest.mark.django_db(False)
 def test_dalle_backend_samples_with_the_weights_recommended_settings():
     """A request without top_k gets the weights' recommended sampling (config.json "sampling":
-    guidance 3, top-k 16); one that sets top_k gets exactly that, with the same guidance."""
+    guidance 2, top-k 16); one that sets top_k gets exactly that, with the same guidance."""
     from ml_core.dalle import load_dalle
     from plugins.generation.backends import AtelierDalleBackend, SamplingSettings
 
     dalle = load_dalle()
-    assert dalle.sampling == {"temperature": 1.0, "top_k": 16, "cond_scale": 3.0}
+    assert dalle.sampling == {"temperature": 1.0, "top_k": 16, "cond_scale": 2.0}
     backend = AtelierDalleBackend()
     sampler = dalle.sampler()
 
@@ -305,7 +305,7 @@ def test_dalle_backend_samples_with_the_weights_recommended_settings():
         out = sampler.sample("a blue star", n=2, seed=4, **kw)
         return (out.images * 255).round().byte().permute(0, 2, 3, 1).numpy()
 
-    assert np.array_equal(images(SamplingSettings()), expected(top_k=16, cond_scale=3.0))
-    assert (backend.cond_scale, backend.default_top_k) == (3.0, 16)
-    assert np.array_equal(images(SamplingSettings(top_k=64)), expected(top_k=64, cond_scale=3.0))
-    assert not np.array_equal(expected(top_k=16, cond_scale=3.0), expected(top_k=None, cond_scale=3.0))
+    assert np.array_equal(images(SamplingSettings()), expected(top_k=16, cond_scale=2.0))
+    assert (backend.cond_scale, backend.default_top_k) == (2.0, 16)
+    assert np.array_equal(images(SamplingSettings(top_k=64)), expected(top_k=64, cond_scale=2.0))
+    assert not np.array_equal(expected(top_k=16, cond_scale=2.0), expected(top_k=None, cond_scale=2.0))
