@@ -328,8 +328,12 @@ def tf_batch(tok: TextTokenizer, images: torch.Tensor, seed: int, step: int, bat
 
 def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor, seed: int,
                       work: Path, resume: bool, log=print,
-                      object_masks: torch.Tensor | None = None) -> tuple[DalleTransformer, list[float]]:
-    """`object_masks` (len(images), N) bool: tokens weighted 1 + tc.tf_object_weight in the loss."""
+                      object_masks: torch.Tensor | None = None,
+                      command: str = "") -> tuple[DalleTransformer, list[float], dict]:
+    """`object_masks` (len(images), N) bool: tokens weighted 1 + tc.tf_object_weight in the loss.
+    Returns the model, every step's loss, and the run's lineage kept in the checkpoint:
+    `seconds` (the training loop's wall-clock over all continuations) and `commands` (each call
+    that trained it, `command` last if this call trained at least one step)."""
     ckpt = work / "tf_ckpt.pt"
     _seed_all(seed)
     model = DalleTransformer(tc.dalle)
@@ -337,17 +341,22 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
                              {"params": no_decay, "weight_decay": 0.0}], lr=tc.tf_lr, betas=(0.9, 0.95))
-    step, losses, spent = 0, [], 0.0
+    step, losses, spent, commands = 0, [], 0.0, []
     if resume and ckpt.exists():
         st = torch.load(ckpt, weights_only=False)
         model.load_state_dict(st["model"]), opt.load_state_dict(st["opt"])
         step, losses, spent = st["step"], st["losses"], st.get("seconds", 0.0)
+        commands = list(st.get("commands", []))
         torch.set_rng_state(st["rng"])
         if st.get("done") and spent >= tc.tf_minutes * 60 - 1:
-            return model.eval(), losses   # finished; a larger --tf-minutes continues it instead
+            # finished; a larger --tf-minutes continues it instead
+            return model.eval(), losses, {"seconds": spent, "commands": commands}
+    # an interrupted call resumed with the same command is one entry, not two
+    trained_by = commands if commands[-1:] == [command] or not command else commands + [command]
     model.train()
     budget = tc.tf_minutes * 60
     t0 = time.time() - spent
+    start = len(losses)
 
     def progress(s: int) -> float:  # share of the run done: by steps or by the time budget
         return max((s - tc.warmup) / max(1, tc.tf_steps - tc.warmup), (time.time() - t0) / budget)
@@ -374,10 +383,14 @@ def train_transformer(tc: TrainConfig, tok: TextTokenizer, images: torch.Tensor,
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         if (step + 1) % tc.ckpt_every == 0:
             _save_ckpt(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=step + 1,
-                       losses=losses, rng=torch.get_rng_state(), seconds=time.time() - t0)
+                       losses=losses, rng=torch.get_rng_state(), seconds=time.time() - t0,
+                       commands=trained_by)
+    if len(losses) > start:
+        commands = trained_by
+    seconds = time.time() - t0
     _save_ckpt(ckpt, model=model.state_dict(), opt=opt.state_dict(), step=len(losses), losses=losses,
-               rng=torch.get_rng_state(), seconds=time.time() - t0, done=True)
-    return model.eval(), losses
+               rng=torch.get_rng_state(), seconds=seconds, done=True, commands=commands)
+    return model.eval(), losses, {"seconds": seconds, "commands": commands}
 
 
 # ---------------------------------------------------------------------------------------- all
@@ -426,8 +439,15 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
         masks = _scene_cache(work, "object_masks", tc.tf_scenes, resume, log,
                              lambda a, n: object_token_masks(seed, n, tc.vq.image_size, tc.vq.grid,
                                                              offset=10_000_000 + a))
-    model, losses = train_transformer(tc, tok, images, seed, work, resume, log, masks)
-    times["transformer_s"] = round(time.time() - t1, 1)
+    command = (f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config} --threads {threads}"
+               + (" --resume" if resume else "")
+               + (f" --tf-minutes {tc.tf_minutes:g}" if tf_minutes is not None else "")
+               + (f" --object-weight {tc.tf_object_weight:g}" if object_weight is not None else "")
+               + (f" --tf-steps {tc.tf_steps}" if tf_steps is not None else "")
+               + (f" --tf-scenes {tc.tf_scenes}" if tf_scenes is not None else ""))
+    model, losses, lineage = train_transformer(tc, tok, images, seed, work, resume, log, masks, command)
+    times["transformer_s"] = round(time.time() - t1, 1)             # this call, tokenizing included
+    times["transformer_train_total_s"] = round(lineage["seconds"], 1)  # the loop, all continuations
     vq, decoder_steps = _with_finetuned_decoder(vq, work, log)  # same tokens, sharper pictures
     facts = {"train_config": config, "seed": seed, "vq_steps": tc.vq_steps, "vq_batch": tc.vq_batch,
              "tf_steps": len(losses), "tf_minutes_budget": tc.tf_minutes, "tf_batch": tc.tf_batch, "tf_scenes": tc.tf_scenes,
@@ -436,11 +456,7 @@ def run(out: str | Path, config: str = "small", seed: int = 0, work: str | Path 
              "decoder_width": vq.cfg.decoder_width, "decoder_bottom_blocks": vq.cfg.bottom_blocks,
              "final_loss": float(np.mean(losses[-50:])), "first_loss": float(np.mean(losses[:10])),
              "codebook": vq.stats(), "sampling": dict(SAMPLING),
-             "command": f"python -m ml_core.train dalle --out {out} --seed {seed} --config {config}"
-                        + (f" --tf-minutes {tc.tf_minutes:g}" if tf_minutes is not None else "")
-                        + (f" --object-weight {tc.tf_object_weight:g}" if object_weight is not None else "")
-                        + (f" --tf-steps {tc.tf_steps}" if tf_steps is not None else "")
-                        + (f" --tf-scenes {tc.tf_scenes}" if tf_scenes is not None else "")}
+             "command": command, "transformer_commands": lineage["commands"]}
     save_pipeline(out, vq, tok, model, facts)
     (work / "losses.json").write_text(json.dumps(losses))
     log(f"saved {out} ({json.dumps(times)})")

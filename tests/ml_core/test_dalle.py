@@ -232,6 +232,31 @@ def test_a_larger_step_cap_continues_a_finished_run(tiny_weights, tmp_path):
     assert not torch.equal(after["model"]["head.weight"], before["model"]["head.weight"])
 
 
+def test_a_continued_run_records_its_lineage(tiny_weights, tmp_path):
+    """config.json carries what the checkpoint remembers: every call that trained the transformer
+    (the first run's, then the continuation's) and the loop's wall-clock summed over them; a call
+    that trains nothing adds nothing, and an interrupted call resumed with the same command is one entry."""
+    work = tmp_path / "work"
+    shutil.copytree(tiny_weights / "work", work)
+    first = torch.load(work / "tf_ckpt.pt", weights_only=False)
+    out = run(tmp_path / "more", config="tiny", seed=0, work=work, resume=True, threads=1,
+              log=lambda m: None, tf_steps=46)
+    meta = json.loads((out / "config.json").read_text())
+    after = torch.load(work / "tf_ckpt.pt", weights_only=False)
+    assert len(first["commands"]) == 1 and meta["transformer_commands"][0] == first["commands"][0]
+    assert meta["transformer_commands"][1] == meta["command"] and "--resume --tf-steps 46" in meta["command"]
+    assert first["seconds"] < after["seconds"] and meta["times"]["transformer_train_total_s"] == round(after["seconds"], 1)
+    idle = run(tmp_path / "idle", config="tiny", seed=0, work=work, resume=True, threads=1,
+               log=lambda m: None, tf_steps=46)                  # the cap is reached: no step to add
+    assert json.loads((idle / "config.json").read_text())["transformer_commands"] == meta["transformer_commands"]
+    after.update(step=42, losses=after["losses"][:42], done=False)  # as if that call had been stopped at 42
+    torch.save(after, work / "tf_ckpt.pt")
+    resumed = run(tmp_path / "more", config="tiny", seed=0, work=work, resume=True, threads=1,
+                  log=lambda m: None, tf_steps=46)                 # the same call again
+    assert json.loads((resumed / "config.json").read_text())["transformer_commands"] == meta["transformer_commands"]
+    assert torch.load(work / "tf_ckpt.pt", weights_only=False)["step"] == 46
+
+
 def test_more_training_scenes_extend_the_cached_tokens(tiny_weights, tmp_path):
     """--tf-scenes on --resume: the cached tokens of the first scenes are kept, only the new scenes
     are tokenized (the same tokens a fresh run would give them), and the transformer trains on all."""
