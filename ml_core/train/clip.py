@@ -18,6 +18,7 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -57,6 +58,9 @@ class ClipRecipe:
     attribute_weight: float = 1.0  # weight of the attribute heads' loss on the image embedding (0: off)
     invariance_weight: float = 0.0  # weight of the colour/shape score invariance loss (0: off)
     prior_weight: float = 0.0  # weight of the no-prior loss on a factored tower's parts (0: off)
+    # A DALL·E weights folder: every picture goes through its image tokenizer (encode, decode,
+    # 8-bit) first, so the CLIP learns to read the decoder's pictures -- what it reranks.
+    through_tokenizer: str | None = None
 
 
 def demo_model_cfg() -> dict:
@@ -85,15 +89,44 @@ class ClipBatches:
     def __init__(self, seed: int, recipe: ClipRecipe, context_length: int, mean, std):
         self.seed, self.recipe, self.context_length = seed, recipe, context_length
         self.mean, self.std = tuple(mean), tuple(std)
-        self._tokenizer = None
+        self._tokenizer = self._vq = None
 
     def __call__(self, step: int):
         if self._tokenizer is None:
             self._tokenizer = SimpleTokenizer(context_length=self.context_length)
         r = self.recipe
         b = clip_batch(self.seed, step, r.groups, r.group_size, r.image_size, r.partial)
-        return (to_model_input(b.images, self.mean, self.std), self._tokenizer(b.texts),
+        images = b.images
+        if r.through_tokenizer:
+            if self._vq is None:   # loaded in the batch-building process, once
+                from ml_core.dalle import load_dalle
+                self._vq = load_dalle(r.through_tokenizer).vq
+            images = through_tokenizer(images, self._vq)
+        return (to_model_input(images, self.mean, self.std), self._tokenizer(b.texts),
                 torch.from_numpy(b.match), torch.tensor([scene_targets(s) for s in b.scenes]))
+
+
+def through_tokenizer(images: np.ndarray, vq) -> np.ndarray:
+    """uint8 (B, S, S, 3) -> the same pictures encoded to image tokens and decoded by ``vq`` (a
+    DALL·E image tokenizer), as 8-bit pictures: what the generator's decoder draws for them."""
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
+    if vq.cfg.image_size != pixels.shape[-1] or vq.cfg.out_size != pixels.shape[-1]:
+        raise ValueError(f"the image tokenizer works on {vq.cfg.image_size} px pictures and paints "
+                         f"{vq.cfg.out_size} px; the CLIP batches are {pixels.shape[-1]} px")
+    decoded = vq.decode(vq.encode(pixels))
+    return (decoded * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def load_clip_weights(model: nn.Module, folder: str | Path) -> None:
+    """Start from the CLIP saved in ``folder`` (``save_pretrained``'s layout, same architecture)."""
+    from safetensors.torch import load_file
+
+    from ml_core.clip.weights import SAFETENSORS_NAME
+
+    file = Path(folder) / SAFETENSORS_NAME
+    if not file.is_file():
+        raise FileNotFoundError(f"--init {folder}: no {SAFETENSORS_NAME} there (a folder `python -m ml_core.train clip` wrote)")
+    model.load_state_dict({k: v.float() for k, v in load_file(file).items()})
 
 
 class ClipWithHeads(nn.Module):
@@ -253,8 +286,9 @@ def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, 
                checkpoint_dir: str | Path | None = DEFAULT_CHECKPOINT_DIR, checkpoint_every: int = 200,
                resume: bool = False, probe_every: int = 0, num_workers: int = 1, threads: int = 2,
                device: str | None = None, progress: bool = True, final_eval: bool = True,
-               select_every: int = 0) -> Trainer:
-    """Train (or resume) a CLIP; with ``out``, save it there in the registry's layout. With
+               select_every: int = 0, init: str | Path | None = None, command: str | None = None) -> Trainer:
+    """Train (or resume) a CLIP; with ``out``, save it there in the registry's layout. ``init``:
+    start from the CLIP saved in that folder instead of a fresh one (fine-tuning). With
     ``select_every``, the weights saved are those of the step (a multiple of it, or the last)
     that scored best on the VALIDATION world (``ValidationSelector``), not the last step's."""
     model_cfg = model_cfg or demo_model_cfg()
@@ -262,6 +296,8 @@ def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, 
                            checkpoint_every=checkpoint_every, num_workers=num_workers, device=device,
                            progress=progress)
     model = build_model(model_cfg, seed)
+    if init is not None:
+        load_clip_weights(model, init)
     pre = model.visual.preprocess_cfg
     batches = ClipBatches(seed, recipe, model_cfg["text_cfg"]["context_length"], pre["mean"], pre["std"])
     if recipe.attribute_weight or recipe.invariance_weight or recipe.prior_weight:
@@ -287,7 +323,7 @@ def train_clip(*, out: str | Path | None = None, model_cfg: dict | None = None, 
         selector.restore_best(trainer)
     if out is not None:
         save(trainer, model_cfg, recipe, Path(out), final_eval=final_eval,
-             selection=selector.facts() if selector else None)
+             selection=selector.facts() if selector else None, init=init, command=command)
     return trainer
 
 
@@ -348,14 +384,15 @@ def trained_clip(trainer: Trainer) -> nn.Module:
 
 
 def save(trainer: Trainer, model_cfg: dict, recipe: ClipRecipe, out: Path, *, final_eval: bool = True,
-         selection: dict | None = None) -> Path:
+         selection: dict | None = None, init: str | Path | None = None, command: str | None = None) -> Path:
     """fp16 weights + open_clip_config.json + training.json into ``out``."""
     model = trained_clip(trainer).eval()
     half = build_model(model_cfg, 0)
     half.load_state_dict(model.state_dict())
     weights = save_pretrained(half.half(), out, model_cfg=model_cfg)
     facts = {
-        "command": "python -m ml_core.train clip", "seed": trainer.config.seed, "steps": trainer.step,
+        "command": command or "python -m ml_core.train clip", "seed": trainer.config.seed, "steps": trainer.step,
+        "init": str(init) if init is not None else None,
         "trainer": asdict(trainer.config), "recipe": asdict(recipe),
         "train_seconds": round(trainer.elapsed, 1), "final_loss": round(float(np.mean(trainer.losses[-20:])), 4),
         "logit_scale": round(float(model.logit_scale.detach().exp()), 2),
@@ -395,6 +432,12 @@ def main(argv=None) -> int:
                         help="save the weights of the step (every N) that scores best on the validation world (0: the last)")
     parser.add_argument("--tower", default=None,
                         help="image tower (a name in ml_core/clip/tower.py TOWERS); default: the demo config's")
+    parser.add_argument("--init", default=None,
+                        help="fine-tune the CLIP saved in this folder (same architecture) instead of a fresh one")
+    parser.add_argument("--through-tokenizer", default=None, metavar="DALLE_DIR",
+                        help="show the CLIP every picture after a round trip through this DALL·E folder's image "
+                             "tokenizer (the generator's reranker: docs/ml/dalle.md)")
+    parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument("--checkpoint-dir", default=str(DEFAULT_CHECKPOINT_DIR))
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--resume", action="store_true", help="continue from --checkpoint-dir")
@@ -405,7 +448,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-eval", action="store_true", help="skip the final full evaluation")
     args = parser.parse_args(argv)
     recipe = ClipRecipe(groups=args.groups, group_size=args.group_size, attribute_weight=args.attribute_weight,
-                        invariance_weight=args.invariance_weight, prior_weight=args.prior_weight)
+                        invariance_weight=args.invariance_weight, prior_weight=args.prior_weight,
+                        through_tokenizer=args.through_tokenizer)
     model_cfg = demo_model_cfg()
     if args.tower:
         from ml_core.clip.tower import TOWERS
@@ -416,6 +460,8 @@ def main(argv=None) -> int:
     train_clip(out=args.out, model_cfg=model_cfg, seed=args.seed, steps=args.steps, recipe=recipe, lr=args.lr,
                checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
                resume=args.resume, probe_every=args.probe_every, device=args.device,
-               threads=args.threads, final_eval=not args.no_eval, select_every=args.select_every)
+               threads=args.threads, final_eval=not args.no_eval, select_every=args.select_every,
+               init=args.init, warmup=args.warmup,
+               command=" ".join(["python -m ml_core.train clip", *(argv if argv is not None else sys.argv[2:])]))
     print(f"saved {args.out} in {(time.time() - start) / 60:.1f} min")
     return 0

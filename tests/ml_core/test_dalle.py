@@ -493,3 +493,35 @@ def test_wider_decoder_is_trained_new_on_the_same_tokens_and_ships(tiny_weights,
     shipped = load_dalle(out)
     tokens = base.encode(x)
     torch.testing.assert_close(shipped.vq.decode(tokens), wide.half().float().decode(tokens), atol=2e-3, rtol=0)
+
+
+def test_a_reranker_clip_fine_tunes_from_saved_weights_on_the_tokenizer_pictures(tiny_weights, tmp_path):
+    """`python -m ml_core.train clip --init DIR --through-tokenizer DALLE_DIR`: the batches show the
+    CLIP each picture as the image tokenizer decodes it (8-bit), and training starts from DIR."""
+    from ml_core.clip import create_engine
+    from ml_core.train.clip import ClipBatches, ClipRecipe, through_tokenizer, train_clip
+    from ml_core.train.clip_data import clip_batch, to_model_input
+    from tests.ml_core.test_train_clip import RECIPE, TINY
+
+    vq = load_dalle(tiny_weights / "weights").vq
+    raw = clip_batch(0, 0, RECIPE.groups, RECIPE.group_size, 32, RECIPE.partial).images
+    seen = through_tokenizer(raw, vq)
+    expected = vq.decode(vq.encode(torch.from_numpy(raw).permute(0, 3, 1, 2).float() / 255))
+    assert seen.dtype == np.uint8 and seen.shape == raw.shape
+    assert np.abs(seen.astype(int) - (expected * 255).round().permute(0, 2, 3, 1).numpy()).max() <= 1
+    assert np.abs(seen.astype(int) - raw).mean() > 1          # the decoder's pictures, not the renders
+    recipe = ClipRecipe(**{**RECIPE.__dict__, "through_tokenizer": str(tiny_weights / "weights")})
+    batch = ClipBatches(0, recipe, 32, (0, 0, 0), (1, 1, 1))(0)
+    torch.testing.assert_close(batch[0], to_model_input(seen, (0, 0, 0), (1, 1, 1)))
+    with pytest.raises(ValueError, match="works on 32 px pictures"):
+        through_tokenizer(clip_batch(0, 0, 2, 2, 64).images, vq)
+
+    common = dict(model_cfg=TINY, checkpoint_dir=None, num_workers=0, progress=False, final_eval=False, device="cpu")
+    train_clip(out=tmp_path / "a", steps=3, recipe=RECIPE, **common)
+    tuned = train_clip(out=tmp_path / "b", steps=2, recipe=recipe, init=tmp_path / "a", lr=0.0, warmup=0, **common)
+    before, after = (create_engine(f"file:{tmp_path / d}", device="cpu").model.state_dict() for d in "ab")
+    assert all(torch.equal(before[k], after[k]) for k in before)    # lr 0: the start is the --init weights
+    assert json.loads((tmp_path / "b" / "training.json").read_text())["init"] == str(tmp_path / "a")
+    assert tuned.step == 2
+    with pytest.raises(FileNotFoundError, match="no open_clip_model.safetensors"):
+        train_clip(out=None, steps=1, recipe=RECIPE, init=tmp_path, **common)

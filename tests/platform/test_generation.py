@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ml_core.rerank import calibrated_scores
+from ml_core.rerank import calibrated_scores, rank_scores
 
 from atelier.jobs.models import Job
 from plugins.generation import services
@@ -37,10 +37,12 @@ def test_generate_samples_scores_ranks_and_records_everything(api, owner, django
     ranking = sorted((c["rank_score"] for c in out["candidates_list"]), reverse=True)
     assert [r["rank"] for r in out["results"]] == [1, 2]
     assert [r["rank_score"] for r in out["results"]] == ranking[:2]
-    # the ranking score is the calibrated CLIP score of the candidate's own PNG, not its cosine
+    # the ranking score is the calibrated CLIP score of the candidate's own PNG, smoothed, not its cosine
     best = Candidate.objects.get(generation_id=out["id"], index=out["results"][0]["index"])
-    calibrated = calibrated_scores(services.clip_engine(), SMALL["prompt"], [Image.open(io.BytesIO(bytes(best.png)))])
-    assert best.rank_score == pytest.approx(float(calibrated[0]), abs=2e-3) and abs(best.rank_score - best.score) > 1e-3
+    png = [Image.open(io.BytesIO(bytes(best.png)))]
+    assert best.rank_score == pytest.approx(float(rank_scores(services.clip_engine(), SMALL["prompt"], png)[0]), abs=2e-3)
+    assert abs(best.rank_score - float(calibrated_scores(services.clip_engine(), SMALL["prompt"], png)[0])) > 1e-4
+    assert abs(best.rank_score - best.score) > 1e-3
     assert api.get(out["results"][0]["image_url"]).content[:8] == b"\x89PNG\r\n\x1a\n"
     generation = Generation.objects.get(pk=out["id"])
     assert generation.model_version.startswith("atelier-dalle:") and generation.clip_model
