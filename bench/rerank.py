@@ -19,7 +19,7 @@ Measured:
      prompt (no reranking; generation_eval's definition, lower variance than candidate 0 alone); N > 1
      is the chance that the demo CLIP's top-1 of N of the 64 is right, averaged exactly over every
      N-subset (`expected_top1`: same expectation as N fresh candidates, less noise than disjoint groups),
-     ranked as the plugin ranks (the calibrated score, `rank_score`) and, beside it, by raw cosine.
+     ranked as the plugin ranks (`rank_score`: ml_core.rerank.rank_scores) and, beside it, by raw cosine.
 
 torch runs with `--threads` intra-op threads (default 1: the box has 2 cores and is shared); the
 thread count and the load average are printed. Last line: one JSON object.
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
 
     # (3) effect
     total = sum(acc[c]["prompts"] for c in acc)
-    ranked = {c: {"1": acc[c]["1"], **acc[c]["calibrated"], "prompts": acc[c]["prompts"]} for c in acc}  # the plugin's
+    ranked = {c: {"1": acc[c]["1"], **acc[c]["ranked"], "prompts": acc[c]["prompts"]} for c in acc}  # the plugin's
     overall = {str(n): sum(ranked[c][str(n)] * acc[c]["prompts"] for c in acc) / total for n in NS}
     overall_cos = {str(n): sum(acc[c][str(n)] * acc[c]["prompts"] for c in acc) / total for n in NS}
 
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
     print()
     print("oracle-judged match of the returned top-1 (N=1: mean over all 64 candidates, no reranking; "
           "N>1: demo CLIP top-1 of N, averaged over every N-subset of the 64)")
-    for title, table, total_row in (("ranked by the calibrated score (the plugin's rank_score)", ranked, overall),
+    for title, table, total_row in (("ranked as the plugin ranks (rank_score)", ranked, overall),
                                     ("ranked by raw cosine", acc, overall_cos)):
         print(title)
         print(f"{'category':>10} {'prompts':>8} " + " ".join(f"{'N=' + str(n):>7}" for n in NS))

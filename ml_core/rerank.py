@@ -6,11 +6,15 @@
     result.top(4), result.scores, result.rank_scores                    # best 4; cosine; what ranks them
     cosine, rank_score = score_candidates(get_engine(), prompt, images) # what the generation plugin stores
 
-The plugin's ranking score (`rank_scores`) is `calibrated_scores` -- the cosine minus each image's
-mean cosine to a bank of unrelated captions, so CLIP "hubs" stop winning -- averaged over three views
-of each candidate: the picture, and the picture under a 3x3 and a 5x5 box filter (`smoothed`), so
-that the generator's speckles and colour fringes sway the CLIP less. Only the demo CLIP has a bank
-and the views so far (both measured on it: docs/ml/dalle.md); other models rank by raw cosine.
+The plugin's ranking score (`rank_scores`) asks whether a candidate shows its prompt rather than the
+prompt's nearest contradiction: cosine to the prompt minus the highest cosine to the captions one
+world fact away ("a purple square" vs "a purple heart", "an orange square"...; `prompt_contradictions`).
+The image side is the mean embedding of three views of the candidate: the picture, and the picture
+under a 3x3 and a 5x5 box filter (`smoothed`), so the generator's speckles and colour fringes sway
+the CLIP less. A prompt naming none of the world's facts is ranked by `calibrated_scores`: the
+cosine minus each image's mean cosine to a bank of unrelated captions, so CLIP "hubs" stop winning.
+Only the demo CLIP has contradictions, views and a bank so far (all measured on it:
+docs/ml/dalle.md); other models rank by raw cosine.
 
 Images are scored as the 8-bit RGB pictures a user would save (`to_pil`), through the engine's own
 preprocessing, so the score shown for a candidate is exactly the cosine its saved PNG gets when the
@@ -90,16 +94,24 @@ def calibrated_scores(engine, prompt: str, images, *, bank: Sequence[str] | None
     return (image_vectors(engine, images, batch_size=batch_size) @ text).astype(np.float32)
 
 
-# The ranking score is the mean calibrated score of each candidate seen at these box-filter radii
-# (Pillow's BoxBlur; 0 is the picture itself, 1 a 3x3 box, 2 a 5x5 box; edges repeated). Chosen on
-# the validation world among five such views, confirmed on the eval's: docs/ml/dalle.md.
+# The image side of the ranking score: the mean embedding of each candidate seen at these box-filter
+# radii (Pillow's BoxBlur; 0 is the picture itself, 1 a 3x3 box, 2 a 5x5 box; edges repeated).
+# Chosen on the validation world, confirmed on the eval's: docs/ml/dalle.md ("Ninth session").
 RANK_SMOOTHING = (0, 1, 2)
 
 
 def rank_smoothing(engine) -> tuple[int, ...]:
-    """The box-filter radii `rank_scores` averages over for this engine: RANK_SMOOTHING for the demo
-    CLIP, the picture alone for models it was not measured on."""
+    """The box-filter radii whose views `rank_scores` averages for this engine: RANK_SMOOTHING for the
+    demo CLIP, the picture alone for models it was not measured on."""
     return RANK_SMOOTHING if engine.spec.kind == "demo" else (0,)
+
+
+def prompt_contradictions(engine, prompt: str) -> list[str]:
+    """The captions one world fact away from `prompt` that the ranking score weighs it against
+    (`ml_core.synth.contradictions`): the demo CLIP's world only; none for other models."""
+    from .synth.contradictions import contradictions
+
+    return contradictions(prompt) if engine.spec.kind == "demo" else []
 
 
 def smoothed(images, radius: int) -> list[Image.Image]:
@@ -108,24 +120,41 @@ def smoothed(images, radius: int) -> list[Image.Image]:
     return [p.filter(ImageFilter.BoxBlur(radius)) for p in pictures] if radius else pictures
 
 
-def rank_scores(engine, prompt: str, images, *, batch_size: int | None = None) -> np.ndarray:
-    """(n,) what the plugin ranks by: the mean `calibrated_scores` of the candidates over the
-    engine's `rank_smoothing` radii."""
+def view_vectors(engine, images, *, own: np.ndarray | None = None, batch_size: int | None = None) -> np.ndarray:
+    """(n, D) mean embedding of each picture's `rank_smoothing` views (`own`: the pictures' own
+    vectors when already computed)."""
     pictures = _as_pil(images)
-    return np.mean([calibrated_scores(engine, prompt, smoothed(pictures, r), batch_size=batch_size)
-                    for r in rank_smoothing(engine)], axis=0).astype(np.float32)
+    views = [own if r == 0 and own is not None else image_vectors(engine, smoothed(pictures, r), batch_size=batch_size)
+             for r in rank_smoothing(engine)]
+    return np.mean(views, axis=0).astype(np.float32)
+
+
+def ranking_from_vectors(engine, prompt: str, vectors: np.ndarray) -> np.ndarray:
+    """(n,) ranking score of pictures whose view vectors are `vectors`: the cosine to the prompt minus
+    the highest cosine to any of its `prompt_contradictions` (does the picture show the prompt
+    rather than its nearest contradiction? a bank calibration would cancel out of it), or, where
+    the prompt names none of the world's facts, the calibrated cosine."""
+    text = engine.encode_text(prompt)
+    others = prompt_contradictions(engine, prompt)
+    if not others:
+        return (vectors @ (text - bank_mean(engine))).astype(np.float32)
+    rivals = np.asarray(engine.encode_texts(others), dtype=np.float32)
+    return (vectors @ text - (vectors @ rivals.T).max(axis=1)).astype(np.float32)
+
+
+def rank_scores(engine, prompt: str, images, *, batch_size: int | None = None) -> np.ndarray:
+    """(n,) what the plugin ranks by (`ranking_from_vectors` of the candidates' `view_vectors`)."""
+    return ranking_from_vectors(engine, prompt, view_vectors(engine, images, batch_size=batch_size))
 
 
 def score_candidates(engine, prompt: str, images, *, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(cosine, ranking score) per candidate: what the generation plugin stores and ranks by. The
     cosine is the saved picture's own (what the library gives it); the ranking score is
-    `rank_scores` (one image pass per smoothing radius, the picture's own shared)."""
+    `rank_scores` (one more image pass per smoothing radius, the picture's own pass shared)."""
     pictures = _as_pil(images)
-    vectors = image_vectors(engine, pictures, batch_size=batch_size)
-    views = [vectors if r == 0 else image_vectors(engine, smoothed(pictures, r), batch_size=batch_size)
-             for r in rank_smoothing(engine)]
-    text = engine.encode_text(prompt)
-    return (vectors @ text).astype(np.float32), (np.mean(views, axis=0) @ (text - bank_mean(engine))).astype(np.float32)
+    own = image_vectors(engine, pictures, batch_size=batch_size)
+    views = view_vectors(engine, pictures, own=own, batch_size=batch_size)
+    return (own @ engine.encode_text(prompt)).astype(np.float32), ranking_from_vectors(engine, prompt, views)
 
 
 def calibrated_text(engine, prompt: str, bank: Sequence[str] | None = None) -> np.ndarray:

@@ -96,8 +96,9 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
     at N (per prompt, averaged over every N-subset of the n_max candidates: `expected_top1`).
     "ceiling" holds, per N, the chance that N of the candidates hold at least one right one: what a
     perfect reranker would reach, so the gap to it is the reranker's and the rest is the generator's.
-    "calibrated": the top-1 at N when the reranker subtracts each image's mean cosine to a bank of
-    captions (`ml_core.rerank.calibrated_scores`; raw cosine for an engine without a bank).
+    "ranked": the top-1 at N ranked as the generation plugin ranks (`ml_core.rerank.score_candidates`:
+    for the demo CLIP the margin of the prompt over its nearest one-fact contradiction, on the mean of
+    three smoothed views; raw cosine for other engines). The main figures rank by raw cosine.
     "stderr": per N, the standard error of the accuracy over the prompts; "by_prompt": each prompt
     with its own figures (which prompts fail). `world`: the world the prompts come from (choose
     settings or checkpoints on another one than EVAL_WORLD)."""
@@ -110,7 +111,7 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
             continue
         heads = CATEGORY_HEADS[cat]
         n1, top = [], {n: [] for n in ns if n > 1}
-        ceiling, top_cal = {n: [] for n in top}, {n: [] for n in top}
+        ceiling, top_ranked = {n: [] for n in top}, {n: [] for n in top}
         prompt_texts = []
         for k, scene in enumerate(scenes):
             prompt = canonical_caption(scene)
@@ -120,19 +121,19 @@ def generation_eval(dalle, oracle: Oracle, n_per_category: int = 16, n_max: int 
             n1.append(ok.mean())
             for n in ceiling:
                 ceiling[n].append(any_right(ok, n))
-            if clip_engine is not None:   # one image pass, two rerankers: raw and calibrated cosine
-                score, calibrated = score_candidates(clip_engine, prompt, out.images)
+            if clip_engine is not None:   # two rerankers: raw cosine and the plugin's ranking
+                score, ranking = score_candidates(clip_engine, prompt, out.images)
                 for n in top:
                     top[n].append(expected_top1(ok, score, n))
-                    top_cal[n].append(expected_top1(ok, calibrated, n))
+                    top_ranked[n].append(expected_top1(ok, ranking, n))
             if progress:
                 progress()
         per_prompt = {"1": n1, **{str(n): v for n, v in top.items() if v}}
         res[cat] = {**{n: float(np.mean(v)) for n, v in per_prompt.items()},
                     "ceiling": {str(n): float(np.mean(v)) for n, v in ceiling.items()},
                     "stderr": {n: _stderr(v) for n, v in per_prompt.items()}, "prompts": len(scenes),
-                    "calibrated": {str(n): float(np.mean(v)) for n, v in top_cal.items() if v},
-                    "calibrated_stderr": {str(n): _stderr(v) for n, v in top_cal.items() if v},
+                    "ranked": {str(n): float(np.mean(v)) for n, v in top_ranked.items() if v},
+                    "ranked_stderr": {str(n): _stderr(v) for n, v in top_ranked.items() if v},
                     "by_prompt": [{"prompt": t, **{n: round(float(v[i]), 4) for n, v in per_prompt.items()}}
                                   for i, t in enumerate(prompt_texts)]}
     return res

@@ -396,8 +396,8 @@ def test_eval_ceiling_bounds_the_reranked_top1():
         assert r["1"] <= ceiling["4"] <= min(1.0, 4 * r["1"]) + 1e-9, (cat, r)
         assert ceiling["4"] <= ceiling["16"] <= min(1.0, 16 * r["1"]) + 1e-9, (cat, r)
         assert r["4"] <= ceiling["4"] and r["16"] <= ceiling["16"], (cat, r)
-        assert set(r["calibrated"]) == {"4", "16"}, (cat, r)
-        assert r["calibrated"]["4"] <= ceiling["4"] and r["calibrated"]["16"] <= ceiling["16"], (cat, r)
+        assert set(r["ranked"]) == {"4", "16"}, (cat, r)
+        assert r["ranked"]["4"] <= ceiling["4"] and r["ranked"]["16"] <= ceiling["16"], (cat, r)
         assert len(r["by_prompt"]) == r["prompts"] and all(set(b) == {"prompt", "1", "4", "16"} for b in r["by_prompt"])
         assert np.mean([b["1"] for b in r["by_prompt"]]) == pytest.approx(r["1"], abs=1e-4)
         if r["prompts"] < 2:     # held-out scenes with one object are rarer: one prompt, no stderr
@@ -525,3 +525,19 @@ def test_a_reranker_clip_fine_tunes_from_saved_weights_on_the_tokenizer_pictures
     assert tuned.step == 2
     with pytest.raises(FileNotFoundError, match="no open_clip_model.safetensors"):
         train_clip(out=None, steps=1, recipe=RECIPE, init=tmp_path, **common)
+
+
+def test_the_eval_plots_the_studios_ranking_and_raw_cosine(tmp_path):
+    from PIL import Image
+
+    from ml_core.eval.dalle import plot_accuracy, ranked_view
+
+    res = {"single": {"1": 0.5, "4": 0.6, "16": 0.55, "ranked": {"4": 0.7, "16": 0.9},
+                      "stderr": {"1": 0.01, "4": 0.02, "16": 0.03}, "ranked_stderr": {"4": 0.04, "16": 0.05}}}
+    view = ranked_view(res)
+    assert view["single"] == {"1": 0.5, "4": 0.7, "16": 0.9, "stderr": {"1": 0.01, "4": 0.04, "16": 0.05}}
+    plot_accuracy(view, tmp_path / "ranked.png", "ranked")
+    plot_accuracy(res, tmp_path / "raw.png", "raw")
+    ranked, raw = (Image.open(tmp_path / f) for f in ("ranked.png", "raw.png"))
+    assert ranked.size == raw.size == (640, 400)
+    assert ranked.tobytes() != raw.tobytes()     # the points sit at the values they plot

@@ -37,7 +37,7 @@ def test_generate_samples_scores_ranks_and_records_everything(api, owner, django
     ranking = sorted((c["rank_score"] for c in out["candidates_list"]), reverse=True)
     assert [r["rank"] for r in out["results"]] == [1, 2]
     assert [r["rank_score"] for r in out["results"]] == ranking[:2]
-    # the ranking score is the calibrated CLIP score of the candidate's own PNG, smoothed, not its cosine
+    # the ranking score is rank_scores of the candidate's own PNG (contradiction margin on smoothed views), not its cosine
     best = Candidate.objects.get(generation_id=out["id"], index=out["results"][0]["index"])
     png = [Image.open(io.BytesIO(bytes(best.png)))]
     assert best.rank_score == pytest.approx(float(rank_scores(services.clip_engine(), SMALL["prompt"], png)[0]), abs=2e-3)
