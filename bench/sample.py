@@ -89,8 +89,11 @@ DALLE_PYTORCH_PACKAGES = [
     "rotary-embedding-torch", "ftfy", "regex", "tokenizers", "requests", "urllib3", "certifi",
     "charset-normalizer", "idna", "omegaconf", "antlr4-python3-runtime==4.9.3", "PyYAML",
     "pytorch_lightning<1.9", "lightning-utilities", "torchmetrics", "tensorboardX", "protobuf",
-    "setuptools<70", "youtokentome",
+    "setuptools<70",
 ]
+# youtokentome's setup.py imports Cython without declaring it, so pip's isolated build fails
+# ("No module named 'Cython'"): it is built against the venv's own Cython instead.
+YTTM_BUILD = ["Cython", "wheel"]
 RUNNER = r"""
 import json, sys, time, torch
 from dalle_pytorch import DALLE, DiscreteVAE
@@ -123,7 +126,8 @@ def ensure_venv() -> Path:
                           capture_output=True, text=True, check=True).stdout.strip()
     import torch as _t
     (Path(site) / "zz_project_torch.pth").write_text(str(Path(_t.__file__).parent.parent) + "\n")
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", *DALLE_PYTORCH_PACKAGES], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", *DALLE_PYTORCH_PACKAGES, *YTTM_BUILD], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "youtokentome"], check=True)
     return py
 
 
