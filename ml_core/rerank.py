@@ -38,9 +38,10 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def _as_pil(images) -> list[Image.Image]:
+    """RGB pictures; RGB ones are passed through, not copied (scoring calls this on each view)."""
     if isinstance(images, torch.Tensor):
         return [to_pil(im) for im in images]
-    return [im.convert("RGB") for im in images]
+    return [im if im.mode == "RGB" else im.convert("RGB") for im in images]
 
 
 def clip_scores(engine, prompt: str, images: torch.Tensor | Sequence[Image.Image], *,
@@ -71,11 +72,17 @@ BANK_WORLD, BANK_SIZE = 2718, 256   # the demo bank's world: not training's (0),
 _bank_means: dict[str, np.ndarray | float] = {}
 
 
+def knows_the_world(engine) -> bool:
+    """Whether `engine` is the demo CLIP, trained on the synthetic world: the only model the bank,
+    the smoothed views and the contradictions were measured on."""
+    return engine.spec.kind == "demo"
+
+
 def caption_bank(engine) -> list[str] | None:
     """The captions the calibrated score subtracts for this engine, or None (raw cosine). The demo
     CLIP: canonical captions of its own world. Other models keep raw cosine: calibration was only
     measured on the demo CLIP (docs/ml/dalle.md), and real weights cannot be loaded here."""
-    return list(_demo_bank()) if engine.spec.kind == "demo" else None
+    return list(_demo_bank()) if knows_the_world(engine) else None
 
 
 @lru_cache(maxsize=1)
@@ -103,7 +110,7 @@ RANK_SMOOTHING = (0, 1, 2)
 def rank_smoothing(engine) -> tuple[int, ...]:
     """The box-filter radii whose views `rank_scores` averages for this engine: RANK_SMOOTHING for the
     demo CLIP, the picture alone for models it was not measured on."""
-    return RANK_SMOOTHING if engine.spec.kind == "demo" else (0,)
+    return RANK_SMOOTHING if knows_the_world(engine) else (0,)
 
 
 def prompt_contradictions(engine, prompt: str) -> list[str]:
@@ -111,7 +118,7 @@ def prompt_contradictions(engine, prompt: str) -> list[str]:
     (`ml_core.synth.contradictions`): the demo CLIP's world only; none for other models."""
     from .synth.contradictions import contradictions
 
-    return contradictions(prompt) if engine.spec.kind == "demo" else []
+    return contradictions(prompt) if knows_the_world(engine) else []
 
 
 def smoothed(images, radius: int) -> list[Image.Image]:

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "tokenizer": tok,
         "top1_accuracy": {k: v for k, v in gen["single"].items() if k.isdigit()},   # keyed by N, raw cosine
         # the same, ranked as the generation plugin ranks (N = 1 has no ranking)
-        "top1_accuracy_ranked": {"1": gen["single"]["1"], **gen["single"].get("ranked", {})},
+        "top1_accuracy_ranked": {k: v for k, v in ranked_view(gen)["single"].items() if k.isdigit()},
         "categories": gen,
         "guidance_n1": guidance,
         "settings": settings, "prompts_per_category": n_prompts,
@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         print("ranked as the generation plugin ranks (margin over the prompt's nearest contradiction, "
               "smoothed views: ml_core.rerank.rank_scores):")
         for cat in CATEGORY_ORDER:
-            cal, se = gen[cat].get("ranked", {}), gen[cat].get("ranked_stderr", {})
-            print(f"{cat:10s} {'':13s}" + " ".join(f"{cal.get(str(n), float('nan')):6.1%} ±{se.get(str(n), float('nan')):4.1%}"
+            ranked, se = gen[cat].get("ranked", {}), gen[cat].get("ranked_stderr", {})
+            print(f"{cat:10s} {'':13s}" + " ".join(f"{ranked.get(str(n), float('nan')):6.1%} ±{se.get(str(n), float('nan')):4.1%}"
                                                    for n in ns[1:]))
     print(f"tokenizer oracle ratio {tok['tokenizer_oracle_ratio']:.3f}  PSNR {tok['psnr']:.1f} dB  "
           f"guidance (single, N=1) {guidance}")

@@ -109,24 +109,23 @@ class ClipBatches:
 def through_tokenizer(images: np.ndarray, vq) -> np.ndarray:
     """uint8 (B, S, S, 3) -> the same pictures encoded to image tokens and decoded by ``vq`` (a
     DALL·E image tokenizer), as 8-bit pictures: what the generator's decoder draws for them."""
-    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255)
-    if vq.cfg.image_size != pixels.shape[-1] or vq.cfg.out_size != pixels.shape[-1]:
+    size = images.shape[1]
+    if vq.cfg.image_size != size or vq.cfg.out_size != size:
         raise ValueError(f"the image tokenizer works on {vq.cfg.image_size} px pictures and paints "
-                         f"{vq.cfg.out_size} px; the CLIP batches are {pixels.shape[-1]} px")
-    decoded = vq.decode(vq.encode(pixels))
+                         f"{vq.cfg.out_size} px; the CLIP batches are {size} px")
+    decoded = vq.decode(vq.encode(torch.from_numpy(images).permute(0, 3, 1, 2)))   # encode takes uint8
     return (decoded * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def load_clip_weights(model: nn.Module, folder: str | Path) -> None:
     """Start from the CLIP saved in ``folder`` (``save_pretrained``'s layout, same architecture)."""
-    from safetensors.torch import load_file
+    from ml_core.clip.weights import SAFETENSORS_NAME, find_weights_in_dir
 
-    from ml_core.clip.weights import SAFETENSORS_NAME
-
-    file = Path(folder) / SAFETENSORS_NAME
-    if not file.is_file():
-        raise FileNotFoundError(f"--init {folder}: no {SAFETENSORS_NAME} there (a folder `python -m ml_core.train clip` wrote)")
-    model.load_state_dict({k: v.float() for k, v in load_file(file).items()})
+    weights = find_weights_in_dir(folder) if Path(folder).is_dir() else None
+    if weights is None:
+        raise FileNotFoundError(f"--init {folder}: no {SAFETENSORS_NAME} (or other CLIP weights) there "
+                                "(a folder `python -m ml_core.train clip` wrote)")
+    open_clip.load_checkpoint(model, str(weights), strict=True, weights_only=True)
 
 
 class ClipWithHeads(nn.Module):
