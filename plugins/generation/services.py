@@ -264,12 +264,15 @@ def run_generation_step(job: Job, deadline: float):
                                          settings=SamplingSettings(generation.temperature, generation.top_k, generation.top_p),
                                          on_preview=on_preview))
         sampled = time.perf_counter()
-        scores, rank_scores = score_candidates(engine, generation.prompt, [c.image for c in produced])
+        scores, rank_scores = score_candidates(engine, generation.prompt, [c.image for c in produced],
+                                               backend=generation.backend)
+        if engine.profile.ranking_for(generation.backend).method == "cosine":
+            rank_scores = [None] * len(produced)   # ranked by the cosine itself: stored once
         scored = time.perf_counter()
         with transaction.atomic():
             Candidate.objects.bulk_create([
                 Candidate(generation=generation, index=c.index, seed=c.seed, png=png_bytes(c.image),
-                          width=c.image.width, height=c.image.height, score=float(s), rank_score=float(r))
+                          width=c.image.width, height=c.image.height, score=float(s), rank_score=None if r is None else float(r))
                 for c, s, r in zip(produced, scores, rank_scores)])
             Generation.objects.filter(pk=generation.pk).update(
                 sample_seconds=F("sample_seconds") + (sampled - started),
@@ -286,7 +289,8 @@ def run_generation_step(job: Job, deadline: float):
 
 
 def ranking_score(candidate: Candidate) -> float:
-    """What the reranker orders by: the calibrated score, or the cosine on older candidates."""
+    """What the reranker orders by: the profile's ranking score, or the cosine where the CLIP's
+    profile has no ranking measured on the candidate's backend."""
     return candidate.score if candidate.rank_score is None else candidate.rank_score
 
 

@@ -40,7 +40,8 @@ def test_generate_samples_scores_ranks_and_records_everything(api, owner, django
     # the ranking score is rank_scores of the candidate's own PNG (contradiction margin on smoothed views), not its cosine
     best = Candidate.objects.get(generation_id=out["id"], index=out["results"][0]["index"])
     png = [Image.open(io.BytesIO(bytes(best.png)))]
-    assert best.rank_score == pytest.approx(float(rank_scores(services.clip_engine(), SMALL["prompt"], png)[0]), abs=2e-3)
+    assert best.rank_score == pytest.approx(float(rank_scores(services.clip_engine(), SMALL["prompt"], png,
+                                                              backend="atelier-dalle")[0]), abs=2e-3)
     assert abs(best.rank_score - float(calibrated_scores(services.clip_engine(), SMALL["prompt"], png)[0])) > 1e-4
     assert abs(best.rank_score - best.score) > 1e-3
     assert api.get(out["results"][0]["image_url"]).content[:8] == b"\x89PNG\r\n\x1a\n"

@@ -429,3 +429,39 @@ def test_concurrent_searches_while_photos_arrive_and_leave(owner, collection, ma
     hits = ids_of(search_photos(user=owner, text="red circle", limit=50))
     assert hits[0] == red and not set(hits) & secret_ids
     assert not set(hits) - set(Photo.objects.values_list("pk", flat=True))   # nothing deleted is returned
+
+
+def test_a_query_naming_no_word_the_demo_model_knows_answers_no_good_match_and_says_why(owner, collection, settings, client):
+    from ml_core.clip import get_engine
+
+    settings.ATELIER_CLIP_MODEL = "demo"
+    embedding_services._status.cache_clear()
+    demo = get_engine("demo")
+    red = demo.encode_texts(["a red circle"])[0]
+    ids = add_photos(collection, [unit(red), *random_vectors(5, seed=41)], model_id=demo.model_id)
+    assert ids_of(search_photos(user=owner, text="a red circle", limit=1)) == [ids[0]]
+    unknown = search_photos(user=owner, text="a dog on the beach")
+    assert unknown.no_good_match and unknown.hits == []
+    assert "none of its words" in unknown.no_good_match_reason and "circle" in unknown.no_good_match_reason
+    body = api_for(owner).get("/api/search/", {"q": "quarterly revenue report"}).json()
+    assert body["no_good_match"] is True and "none of its words" in body["no_good_match_reason"]
+    client.force_login(owner)
+    assert "none of its words" in client.get("/search/", {"q": "the moon at night"}).content.decode()
+
+
+def test_a_model_without_a_calibrated_cutoff_gets_the_label_free_one(owner, collection):
+    from atelier.search import cutoffs
+
+    cutoffs.clear_cache()
+    red = unit(encode("red circle")[0])
+    library = random_vectors(160, seed=42)
+    few = add_photos(collection, [red])
+    assert search_photos(user=owner, text="red circle").cutoff is None, "too few photos for library moments"
+    ids = few + add_photos(collection, library)
+    results = search_photos(user=owner, text="red circle", limit=50)
+    stored = np.vstack([red, library]).astype(np.float16).astype(np.float32)
+    scores = (stored / np.linalg.norm(stored, axis=1, keepdims=True)) @ red
+    assert results.cutoff_kind == "label-free"
+    assert results.cutoff == pytest.approx(scores.mean() + 2.0 * scores.std(ddof=1), abs=2e-3)
+    assert ids_of(results)[0] == ids[0] and all(h.score >= results.cutoff for h in results.hits)
+    assert len(results.hits) == int((scores >= results.cutoff).sum()) < 20

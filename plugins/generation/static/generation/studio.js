@@ -67,7 +67,7 @@ function tile(c, g) {
   caption.textContent = `#${c.index} · ${rankScore(c).toFixed(3)}`;
   caption.title = c.rank_score === null || c.rank_score === undefined
     ? `CLIP cosine to the prompt ${c.score.toFixed(3)}`
-    : `ranking score ${c.rank_score.toFixed(3)}: how much better CLIP finds the picture matches the prompt than the prompt's closest contradiction (another colour, shape, count, place); CLIP cosine to the prompt ${c.score.toFixed(3)}`;
+    : `ranking score ${c.rank_score.toFixed(3)} (the ranking the CLIP model's profile measured for this backend); CLIP cosine to the prompt ${c.score.toFixed(3)}`;
   const badge = el.querySelector(".rank");
   badge.hidden = !c.rank;
   badge.textContent = c.rank || "";
