@@ -151,7 +151,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     from ml_core.clip import get_engine
+    from ml_core.config import configure_from_env
 
+    configure_from_env()
     engine = get_engine(args.model)
     fit = read_captioned_set(args.images, args.captions)
     if args.measure_images:

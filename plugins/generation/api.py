@@ -8,9 +8,7 @@ from rest_framework.exceptions import APIException, ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from atelier.api.errors import found_or_404
-from atelier.library import selectors as library_selectors
-from atelier.library.services import InvalidInput
+from atelier.plugin_api import InvalidInput, access_collection, found_or_404
 from plugins.generation import schema, selectors, services
 
 MAX_LIST = 100
@@ -126,7 +124,7 @@ class SaveView(APIView):
             collection_id = int(body.get("collection"))
         except (TypeError, ValueError):
             raise InvalidInput("collection: required, a collection id") from None
-        collection = found_or_404(library_selectors.access_collection(user=request.user, collection_id=collection_id), "collection")
+        collection = found_or_404(access_collection(user=request.user, collection_id=collection_id), "collection")
         saved = services.save_to_collection(user=request.user, generation=generation,
                                             indices=body.get("candidates"), collection=collection)
         return Response({"saved": saved}, status=status.HTTP_201_CREATED)

@@ -2,8 +2,7 @@
 import faiss
 import numpy as np
 
-from atelier.embeddings.services import model_status, stored_vectors
-from atelier.pluginhost.discovery import plugin_setting
+from atelier.plugin_api import model_status, plugin_setting, stored_vectors
 from plugins.neardup.plugin import PLUGIN
 
 

@@ -1,8 +1,7 @@
 from django.http import Http404
 from django.shortcuts import render
 
-from atelier.library.models import Photo
-from atelier.library.selectors import access_collection
+from atelier.plugin_api import Photo, access_collection
 from plugins.neardup.services import default_threshold, duplicate_groups
 
 

@@ -31,6 +31,21 @@ def model_status():
     return _status(settings.ATELIER_CLIP_MODEL, time.monotonic() // 30)
 
 
+class ModelChanged(RuntimeError):
+    """The configured CLIP model is no longer the one a job or its vectors were made with."""
+
+
+def configured_engine(*, expected_model_id: str | None = None):
+    """The platform's CLIP engine (``ATELIER_CLIP_MODEL``), loaded once per process and shared.
+    With ``expected_model_id``: raises ``ModelChanged`` when the configured model is another one."""
+    from ml_core.clip import get_engine
+
+    engine = get_engine(settings.ATELIER_CLIP_MODEL)
+    if expected_model_id is not None and engine.model_id != expected_model_id:
+        raise ModelChanged(f"the configured CLIP model is now {engine.model_id}, not {expected_model_id}")
+    return engine
+
+
 def photos_missing_embeddings(model_id: str, photos=None):
     photos = Photo.objects.all() if photos is None else photos
     done = PhotoEmbedding.objects.filter(photo=OuterRef("pk"), model_id=model_id)

@@ -3,20 +3,17 @@ import time
 
 from django.conf import settings
 
-from atelier.embeddings.services import embed_batch, photos_missing_embeddings
+from atelier.embeddings.services import ModelChanged, configured_engine, embed_batch, photos_missing_embeddings
 from atelier.jobs.runner import Step, job_task
 from atelier.library.models import Photo
 
 
 def engine_for(model_id_expected: str):
     """The process-wide engine (loaded once per worker process, not per task)."""
-    from ml_core.clip import get_engine
-
-    engine = get_engine(settings.ATELIER_CLIP_MODEL)
-    if engine.model_id != model_id_expected:
-        raise RuntimeError(f"the configured CLIP model is now {engine.model_id}, not {model_id_expected}: "
-                           "this job's photos will be embedded by a new job")
-    return engine
+    try:
+        return configured_engine(expected_model_id=model_id_expected)
+    except ModelChanged as exc:
+        raise ModelChanged(f"{exc}: this job's photos will be embedded by a new job") from None
 
 
 @job_task(kind="embed_photos", queue="gpu")

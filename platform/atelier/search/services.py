@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import OuterRef, Subquery
 
 from atelier.embeddings.models import PhotoEmbedding
-from atelier.embeddings.services import model_status
+from atelier.embeddings.services import configured_engine, model_status
 from atelier.library.models import Photo
 from atelier.library.permissions import visible_collections
 from atelier.library.selectors import access_photo
@@ -123,9 +123,7 @@ def _model_id() -> str:
 
 
 def _engine():
-    from ml_core.clip import get_engine
-
-    return get_engine(settings.ATELIER_CLIP_MODEL)
+    return configured_engine()
 
 
 def _unknown_words(text: str | None) -> str:

@@ -1,4 +1,4 @@
-"""New photos are tagged as soon as they are embedded; the `tags` search filter (registered by ready())."""
+"""New photos are tagged as soon as they are embedded; the `tags` search filter (registered by hooks.py)."""
 import logging
 
 from django.conf import settings
@@ -34,11 +34,3 @@ def by_tags(photos, names):
     for name in names:
         match |= Q(phototags__tag__name__iexact=str(name).strip())
     return photos.filter(match, phototags__state="accepted").distinct()
-
-
-def register_search_filter() -> None:
-    """Adds `tags` to the search filters (atelier.search.filters.register_filter)."""
-    from atelier.search.filters import available_filters, register_filter
-
-    if "tags" not in available_filters():
-        register_filter("tags")(by_tags)
