@@ -13,7 +13,10 @@ log = logging.getLogger(__name__)
 
 def json_exception_handler(exc, context):
     if isinstance(exc, InvalidInput):
-        return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        body = {"error": str(exc)}
+        if exc.field:
+            body["fields"] = {exc.field: [str(exc).split(": ", 1)[-1]]}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, PermissionDenied):
         return Response({"error": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     response = exception_handler(exc, context)

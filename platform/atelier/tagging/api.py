@@ -6,6 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from atelier.api.errors import found_or_404
+from atelier.api.pagination import api_page_bounds
+from atelier.core.validation import clean_id
 from atelier.library import selectors as library_selectors
 from atelier.library.services import InvalidInput
 from atelier.tagging import selectors, services
@@ -15,15 +17,7 @@ MAX_LIST = 500
 
 
 def _int(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(f"{name}: must be an integer")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name}: must be an integer, got {str(value)[:40]!r}") from None
-    if not 1 <= number <= 2**62:
-        raise InvalidInput(f"{name}: out of range")
-    return number
+    return clean_id(value, name)
 
 
 def _body(request) -> dict:
@@ -158,10 +152,7 @@ class SuggestionsView(Base):
         state = q.get("state", "suggested")
         if state not in PhotoTag.State.values:
             raise InvalidInput(f"state: one of {', '.join(PhotoTag.State.values)}")
-        limit = _int(q.get("limit", 100), "limit")
-        offset = int(q.get("offset", 0)) if str(q.get("offset", 0)).isdigit() else _int(q.get("offset"), "offset")
-        if limit > MAX_LIST:
-            raise InvalidInput(f"limit: at most {MAX_LIST}")
+        limit, offset = api_page_bounds(request, default=100, maximum=MAX_LIST)
         tag_id = _int(q["tag"], "tag") if q.get("tag") else None
         rows = selectors.suggestions(collection=collection, tag_id=tag_id, state=state)
         page = list(rows[offset:offset + limit])
