@@ -9,6 +9,11 @@ from django.shortcuts import render
 from atelier.core.validation import first_bad_value
 
 
+def _fields(query) -> dict:
+    """A QueryDict as field -> value (a list only where the field is repeated), to name fields plainly."""
+    return {k: v[0] if len(v) == 1 else v for k, v in query.lists()}
+
+
 def is_api(request) -> bool:
     return request.path.startswith("/api/")
 
@@ -24,12 +29,12 @@ class BoundaryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        found = first_bad_value(dict(request.GET.lists()))
+        found = first_bad_value(_fields(request.GET))
         if found:
             return refuse(request, *found)
         if request.method == "POST" and not is_api(request):  # the API's parsers check their bodies
             try:
-                found = first_bad_value(dict(request.POST.lists()))
+                found = first_bad_value(_fields(request.POST))
             except MultiPartParserError as exc:
                 return refuse(request, "body", f"malformed multipart body: {exc}")
             if found:

@@ -109,7 +109,7 @@ def first_bad_value(data, path: str = "") -> tuple[str, str] | None:
     if isinstance(data, float):
         return None if math.isfinite(data) else (path or "body", "must be a finite number")
     if isinstance(data, dict):
-        items = ((f"{path}.{k}" if path else str(k), k, v) for k, v in data.items())
+        items = ((f"{path}.{_shown(k)}" if path else _shown(k), k, v) for k, v in data.items())
     elif isinstance(data, (list, tuple)):
         items = ((f"{path}[{i}]", None, v) for i, v in enumerate(data))
     else:
@@ -121,3 +121,8 @@ def first_bad_value(data, path: str = "") -> tuple[str, str] | None:
         if found:
             return found
     return None
+
+
+def _shown(key) -> str:
+    """A field name safe to echo in an error (a bad key is named with its bad characters escaped)."""
+    return str(key).encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
