@@ -21,7 +21,8 @@ from atelier.jobs import selectors as job_selectors
 from atelier.jobs import services as job_services
 from atelier.library import permissions, selectors, services
 from atelier.library.ingest import do_ingest_files
-from atelier.library.models import Collection
+from atelier.jobs.models import Job
+from atelier.library.models import Collection, Photo
 
 
 PAGE_PARAMS = [OpenApiParameter("limit", int, description="at most ATELIER_API_MAX_PAGE (500)"),
@@ -42,7 +43,7 @@ class TokenView(APIView):
     permission_classes = [drf_permissions.AllowAny]
     authentication_classes = []
 
-    @extend_schema(request=s.CredentialsSerializer, responses={200: dict})
+    @extend_schema(request=s.CredentialsSerializer, responses={200: s.TokenSerializer})
     def post(self, request):
         creds = s.CredentialsSerializer(data=request.data)
         creds.is_valid(raise_exception=True)
@@ -56,7 +57,7 @@ class TokenView(APIView):
 class UsersView(APIView):
     permission_classes = [drf_permissions.IsAdminUser]
 
-    @extend_schema(request=s.CredentialsSerializer, responses={201: dict})
+    @extend_schema(request=s.CredentialsSerializer, responses={201: s.UserSerializer})
     def post(self, request):
         creds = s.CredentialsSerializer(data=request.data)
         creds.is_valid(raise_exception=True)
@@ -69,6 +70,7 @@ class UsersView(APIView):
 
 class CollectionViewSet(ViewSet):
     permission_classes = [drf_permissions.IsAuthenticatedOrReadOnly]
+    queryset = Collection.objects.none()  # only tells the schema that {id} is an integer
     serializer_class = s.CollectionSerializer
 
     def _get(self, request, pk) -> Collection:
@@ -135,17 +137,20 @@ class CollectionViewSet(ViewSet):
 
 class PhotoViewSet(ViewSet):
     permission_classes = [drf_permissions.IsAuthenticatedOrReadOnly]
+    queryset = Photo.objects.none()
+    pagination_class = LimitOffsetPagination  # the list pages (and the schema says so)
     serializer_class = s.PhotoSerializer
 
     def _get(self, request, pk):
         return found_or_404(selectors.access_photo(user=request.user, photo_id=_int_id(pk)), "photo")
 
-    @extend_schema(parameters=[OpenApiParameter("collection", int, description="only this collection's photos")])
+    @extend_schema(parameters=[OpenApiParameter("collection", int, description="only this collection's photos"), *PAGE_PARAMS],
+                   responses=s.PhotoSerializer)
     def list(self, request):
         qs = selectors.photos_visible_to(request.user)
         if "collection" in request.query_params:
             qs = qs.filter(collection_id=_int_id(request.query_params["collection"], "collection"))
-        paginator = LimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs.order_by("-created_at", "-id"), request, view=self)
         return paginator.get_paginated_response(s.PhotoSerializer(page, many=True).data)
 
@@ -176,6 +181,7 @@ class PhotoViewSet(ViewSet):
 
 class JobViewSet(ViewSet):
     permission_classes = [drf_permissions.IsAuthenticated]
+    queryset = Job.objects.none()
     serializer_class = s.JobSerializer
 
     def _get(self, request, pk):

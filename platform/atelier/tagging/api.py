@@ -1,4 +1,5 @@
 """Tagging API (thin: parse, check, call a service, return JSON). URLs in atelier/api/urls.py."""
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions as drf_permissions
 from rest_framework import status
 from rest_framework.exceptions import ParseError
@@ -10,7 +11,7 @@ from atelier.api.pagination import api_page_bounds
 from atelier.core.validation import clean_id
 from atelier.library import selectors as library_selectors
 from atelier.library.services import InvalidInput
-from atelier.tagging import selectors, services
+from atelier.tagging import schema, selectors, services
 from atelier.tagging.models import PhotoTag
 
 MAX_LIST = 500
@@ -59,6 +60,7 @@ class VocabulariesView(Base):
     """GET: vocabularies (?collection=ID: that collection's and the global ones). POST: create one
     ({collection: id|null, name, mode, templates, min_probability, tags: [name | {name, synonyms, threshold}]})."""
 
+    @extend_schema(operation_id="vocabularies_list", parameters=[OpenApiParameter("collection", int)], responses=schema.VOCABULARY_LIST)
     def get(self, request):
         collection = None
         if "collection" in request.query_params:
@@ -66,6 +68,7 @@ class VocabulariesView(Base):
         vocabularies = selectors.visible_vocabularies(request.user, collection).prefetch_related("tags")
         return Response({"results": [vocabulary_json(v) for v in vocabularies]})
 
+    @extend_schema(request=schema.VOCABULARY_CREATE, responses={201: schema.VOCABULARY})
     def post(self, request):
         body = _body(request)
         collection = None
@@ -88,14 +91,17 @@ class VocabularyView(Base):
     def _get(self, request, vocabulary_id):
         return found_or_404(selectors.access_vocabulary(user=request.user, vocabulary_id=vocabulary_id), "vocabulary")
 
+    @extend_schema(responses=schema.VOCABULARY)
     def get(self, request, vocabulary_id):
         return Response(vocabulary_json(self._get(request, vocabulary_id)))
 
+    @extend_schema(request=schema.VOCABULARY_UPDATE, responses=schema.VOCABULARY)
     def patch(self, request, vocabulary_id):
         vocabulary = services.do_update_vocabulary(user=request.user, vocabulary=self._get(request, vocabulary_id),
                                                    **_body(request))
         return Response(vocabulary_json(vocabulary))
 
+    @extend_schema(responses={204: None})
     def delete(self, request, vocabulary_id):
         services.do_delete_vocabulary(user=request.user, vocabulary=self._get(request, vocabulary_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -104,6 +110,7 @@ class VocabularyView(Base):
 class VocabularyTagsView(VocabularyView):
     """POST {name, synonyms, threshold}: add a tag to the vocabulary."""
 
+    @extend_schema(request=schema.TAG_CREATE, responses={201: schema.TAG})
     def post(self, request, vocabulary_id):
         body = _body(request)
         if set(body) - {"name", "synonyms", "threshold"}:
@@ -116,12 +123,15 @@ class TagView(Base):
     def _get(self, request, tag_id):
         return found_or_404(selectors.access_tag(user=request.user, tag_id=tag_id), "tag")
 
+    @extend_schema(responses=schema.TAG)
     def get(self, request, tag_id):
         return Response(tag_json(self._get(request, tag_id)))
 
+    @extend_schema(request=schema.TAG_UPDATE, responses=schema.TAG)
     def patch(self, request, tag_id):
         return Response(tag_json(services.do_update_tag(user=request.user, tag=self._get(request, tag_id), **_body(request))))
 
+    @extend_schema(responses={204: None})
     def delete(self, request, tag_id):
         services.do_delete_tag(user=request.user, tag=self._get(request, tag_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -130,6 +140,8 @@ class TagView(Base):
 class TaggingJobView(Base):
     """POST {force: bool}: start a tagging job over the collection (collection admins)."""
 
+    @extend_schema(request=schema.TAGGING_JOB, responses={200: schema.TAGGING_STARTED, 202: schema.TAGGING_STARTED,
+                                                          503: schema.ERROR})
     def post(self, request, collection_id):
         collection = _collection(request, collection_id)
         force = _body(request).get("force", False)
@@ -145,6 +157,7 @@ class TaggingJobView(Base):
 class SuggestionsView(Base):
     """GET ?tag=&state=&limit=&offset=: suggestions, most uncertain first (collection admins)."""
 
+    @extend_schema(parameters=schema.SUGGESTION_PARAMS, responses=schema.SUGGESTIONS)
     def get(self, request, collection_id):
         collection = _collection(request, collection_id)
         services.check_admin(request.user, collection)
@@ -162,6 +175,7 @@ class SuggestionsView(Base):
 class DecisionsView(Base):
     """POST {ids: [suggestion ids], state: accepted|rejected|suggested (undo)} (collection admins)."""
 
+    @extend_schema(request=schema.DECISIONS, responses=schema.UPDATED)
     def post(self, request, collection_id):
         collection = _collection(request, collection_id)
         body = _body(request)
@@ -177,10 +191,12 @@ class PhotoTagsView(Base):
     def _photo(self, request, photo_id):
         return found_or_404(library_selectors.access_photo(user=request.user, photo_id=photo_id), "photo")
 
+    @extend_schema(responses=schema.PHOTO_TAG_LIST)
     def get(self, request, photo_id):
         photo = self._photo(request, photo_id)
         return Response({"results": [phototag_json(r) for r in selectors.photo_tags(user=request.user, photo=photo)]})
 
+    @extend_schema(request=schema.ADD_TAG, responses={201: schema.PHOTO_TAG})
     def post(self, request, photo_id):
         photo = self._photo(request, photo_id)
         tag = found_or_404(selectors.access_tag(user=request.user, tag_id=_int(_body(request).get("tag"), "tag")), "tag")
