@@ -1,6 +1,7 @@
 """The boundary of every request: query strings and page forms through the shared validator, a
 reason for malformed bodies, and Atelier's own 404 (JSON under /api/, the HTML page elsewhere) in
 every mode, Django's debug page included."""
+from csp.utils import build_policy
 from django.conf import settings
 from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -51,5 +52,8 @@ class BoundaryMiddleware:
                 return response
             return JsonResponse({"error": "not found"}, status=404)
         if settings.DEBUG and response.get("Content-Type", "").startswith("text/html"):
-            return render(request, "404.html", status=404)  # never Django's debug page, whose URL list leaks
+            own = render(request, "404.html", status=404)  # never Django's debug page, whose URL list leaks
+            # django-csp leaves DEBUG 404s alone (for that debug page); ours gets the policy.
+            own.headers["Content-Security-Policy"] = build_policy()
+            return own
         return response
