@@ -4,15 +4,15 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from atelier.api.errors import found_or_404
 from atelier.api.pagination import api_page_bounds
+from atelier.api.parsers import body_object
 from atelier.core.validation import clean_id
 from atelier.library import selectors as library_selectors
-from atelier.library.services import InvalidInput
 from plugins.generation import schema, selectors, services
 
 MAX_LIST = 100
@@ -23,10 +23,7 @@ class QueueFullError(APIException):
     default_code = "queue_full"
 
 
-def _body(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise ParseError("the body must be a JSON object")
-    return dict(request.data)
+_body = body_object
 
 
 def _start(user, requests, batch=""):

@@ -34,3 +34,12 @@ class MultiPartParser(parsers.MultiPartParser):
         _checked(result.data)
         _checked([f.name for _, files in result.files.lists() for f in files])
         return result
+
+
+def body_object(request) -> dict:
+    """The request body as a plain dict: a JSON object, or a form's fields (one value each)."""
+    if hasattr(request.data, "dict"):
+        return request.data.dict()
+    if not isinstance(request.data, dict):
+        raise ParseError("the body must be a JSON object")
+    return dict(request.data)

@@ -2,12 +2,12 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions as drf_permissions
 from rest_framework import status
-from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from atelier.api.errors import found_or_404
 from atelier.api.pagination import api_page_bounds
+from atelier.api.parsers import body_object
 from atelier.core.validation import clean_id
 from atelier.library import selectors as library_selectors
 from atelier.library.services import InvalidInput
@@ -21,10 +21,7 @@ def _int(value, name: str) -> int:
     return clean_id(value, name)
 
 
-def _body(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise ParseError("the body must be a JSON object")
-    return dict(request.data)
+_body = body_object
 
 
 def _collection(request, collection_id):
