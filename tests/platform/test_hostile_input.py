@@ -183,3 +183,9 @@ def test_websocket_answers_bad_messages_with_an_error_frame_and_stays_open(make_
         await comm.disconnect()
 
     asyncio.run(scenario())
+
+
+def test_missing_required_fields_are_field_errors(api, collection, vocabulary):
+    """Found by the fuzz test: a body without `name` used to reach the service as a TypeError (500)."""
+    assert_field_error(api.post("/api/vocabularies/", {"mode": "single"}), "name")
+    assert_field_error(post_raw(api, f"/api/vocabularies/{vocabulary.pk}/tags/", "{}"), "name")

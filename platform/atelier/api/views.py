@@ -173,7 +173,7 @@ class PhotoViewSet(ViewSet):
     def thumbnail(self, request, pk=None):
         return thumbnail_response(self._get(request, pk), request.query_params.get("size", "grid"))
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(responses={(200, "image/*"): bytes})
     @action(detail=True, methods=["get"])
     def original(self, request, pk=None):
         return original_response(self._get(request, pk))

@@ -80,7 +80,7 @@ class VocabulariesView(Base):
         for t in body.get("tags") or []:
             if not isinstance(t, (str, dict)) or (isinstance(t, dict) and set(t) - {"name", "synonyms", "threshold"}):
                 raise InvalidInput("tags: names, or objects with name, synonyms, threshold")
-        vocabulary = services.do_create_vocabulary(user=request.user, collection=collection, **body)
+        vocabulary = services.do_create_vocabulary(user=request.user, collection=collection, **{"name": None, **body})
         return Response(vocabulary_json(vocabulary), status=status.HTTP_201_CREATED)
 
 
@@ -112,7 +112,7 @@ class VocabularyTagsView(VocabularyView):
         body = _body(request)
         if set(body) - {"name", "synonyms", "threshold"}:
             raise InvalidInput("fields: name, synonyms, threshold")
-        tag = services.do_create_tag(user=request.user, vocabulary=self._get(request, vocabulary_id), **body)
+        tag = services.do_create_tag(user=request.user, vocabulary=self._get(request, vocabulary_id), **{"name": None, **body})
         return Response(tag_json(tag), status=status.HTTP_201_CREATED)
 
 
