@@ -13,7 +13,8 @@ settings load, before Django's models exist.
 - library: `Photo`, `Collection`, `access_collection`, `access_photo`, `visible_collections`,
   `can_view`, `can_edit`, `ingest_one`, `start_processing_job`, `Rejected`
 - embeddings: `model_status`, `stored_vectors`, `configured_engine` (the platform's CLIP engine)
-- errors: `InvalidInput`, `PermissionDenied`, `found_or_404`
+- errors and input checks: `InvalidInput`, `PermissionDenied`, `found_or_404`, `clean_id`, `clean_text`,
+  `body_object` (an API request's JSON object body), `api_page_bounds` (limit/offset of a list)
 """
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ _EXPORTS = {
     "configured_engine": "atelier.embeddings.services",
     "InvalidInput": "atelier.library.services", "PermissionDenied": "atelier.library.services",
     "found_or_404": "atelier.api.errors",
+    "clean_id": "atelier.core.validation", "clean_text": "atelier.library.services",
+    "body_object": "atelier.api.parsers", "api_page_bounds": "atelier.api.pagination",
 }
 __all__ = sorted(_EXPORTS)
 
