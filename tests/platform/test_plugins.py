@@ -20,20 +20,6 @@ SPECS = (hookspecs, generation_hookspecs)   # the core's hooks, and the ones a p
 HOOKS = [(specs, name) for specs in SPECS for name in dir(specs) if hasattr(getattr(specs, name), "atelier_spec")]
 
 
-@pytest.fixture
-def extra_plugin():
-    """Registers a throwaway plugin object on the live manager for one test."""
-    registered = []
-
-    def add(obj, name):
-        manager.get_manager().register(obj, name=name)
-        registered.append(name)
-
-    yield add
-    for name in registered:
-        manager.get_manager().unregister(name=name)
-
-
 def write_plugin(root: Path, folder: str, body: str):
     (root / folder).mkdir(parents=True)
     (root / folder / "__init__.py").write_text("")

@@ -75,23 +75,7 @@ def add_photos(collection, vectors, *, titles=None, formats=None, taken=None, mo
 
 
 @pytest.fixture
-def plugin_on_manager():
-    """Registers throwaway plugin objects on the live manager for one test."""
-    from atelier.pluginhost import manager
-
-    names = []
-
-    def add(obj, name):
-        manager.get_manager().register(obj, name=name)
-        names.append(name)
-
-    yield add
-    for name in names:
-        manager.get_manager().unregister(name=name)
-
-
-@pytest.fixture
-def without_tag_filter(plugin_on_manager):
+def without_tag_filter(extra_plugin):
     """No `tags` filter: the tagging app's internal plugin is off the manager (put back afterwards)."""
     from atelier.pluginhost import manager
 
@@ -309,7 +293,7 @@ def test_near_duplicates_are_collapsed_into_the_best(owner, collection):
     assert results.duplicates == 1 and len(results.hits) == 5
 
 
-def test_filters_by_collection_date_format_and_a_registered_tag_filter(owner, without_tag_filter, plugin_on_manager):
+def test_filters_by_collection_date_format_and_a_registered_tag_filter(owner, without_tag_filter, extra_plugin):
     from atelier.pluginhost.hookspecs import hookimpl
 
     a = Collection.objects.create(owner=owner, name="A")
@@ -329,11 +313,11 @@ def test_filters_by_collection_date_format_and_a_registered_tag_filter(owner, wi
         def register_search_filters(self):
             return {"tags": lambda photos, names: photos.filter(pk=in_b[0]) if names == ["cat"] else photos.none()}
 
-    plugin_on_manager(Tags(), "tags-test")
+    extra_plugin(Tags(), "tags-test")
     assert ids_of(search_photos(user=owner, text="x", tags=["cat"])) == [in_b[0]]
 
 
-def test_plugin_search_filters_narrow_results_through_the_api(owner, collection, plugin_on_manager):
+def test_plugin_search_filters_narrow_results_through_the_api(owner, collection, extra_plugin):
     from atelier.pluginhost.hookspecs import hookimpl
 
     ids = add_photos(collection, random_vectors(6, seed=41), titles=["calm", "calm", "busy", "busy", "busy", "busy"])
@@ -344,7 +328,7 @@ def test_plugin_search_filters_narrow_results_through_the_api(owner, collection,
             return {"mood": lambda photos, values: photos.filter(title__in=values),
                     "formats": lambda photos, value: photos.none()}   # a clash with a core filter is ignored
 
-    plugin_on_manager(Mood(), "mood-test")
+    extra_plugin(Mood(), "mood-test")
     body = api_for(owner).get("/api/search/", {"q": "x", "mood": "calm"}).json()
     assert sorted(r["photo"]["id"] for r in body["results"]) == ids[:2]
     assert len(api_for(owner).get("/api/search/", {"q": "x", "filetype": "png"}).json()["results"]) == 6
