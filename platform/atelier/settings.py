@@ -161,6 +161,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 ATELIER_CHUNK_SECONDS = float(os.environ.get("ATELIER_CHUNK_SECONDS", 20))
+# Sharded jobs (embedding, tagging): rows per id-range shard, and how many workers share one job.
+ATELIER_SHARD_SIZE = env_int("ATELIER_SHARD_SIZE", 4096)
+ATELIER_JOB_LANES = env_int("ATELIER_JOB_LANES", 4)
 ATELIER_TASK_MAX_RETRIES = env_int("ATELIER_TASK_MAX_RETRIES", 3)
 
 if REDIS_URL:
@@ -177,6 +180,7 @@ ATELIER_MAX_ZIP_RATIO = env_int("ATELIER_MAX_ZIP_RATIO", 100)
 ATELIER_THUMB_SIZES = {"grid": 320, "large": 1280}
 # Test/chaos knob: seconds each thumbnail waits, so a test can kill a worker mid-job.
 ATELIER_THUMBNAIL_DELAY_S = float(os.environ.get("ATELIER_THUMBNAIL_DELAY_S", 0))
+ATELIER_EMBED_DELAY_S = float(os.environ.get("ATELIER_EMBED_DELAY_S", 0))  # the same, per embedding batch
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -186,7 +190,11 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("ATELIER_MAX_FILES_PER_REQUEST", 500)
 # Which CLIP model embeds photos and queries: "demo" (bundled), an open_clip name with a pretrained
 # tag ("ViT-B-32/laion2b_s34b_b79k"), "hf-hub:org/repo", or "file:/path/ckpt.pt?arch=ViT-B-32".
 ATELIER_CLIP_MODEL = os.environ.get("ATELIER_CLIP_MODEL", "demo")
-ATELIER_EMBED_BATCH = env_int("ATELIER_EMBED_BATCH", 64)
+# The torch device of every model in a worker ("cpu", "cuda", "cuda:1"; empty: CUDA when present),
+# and the batch size per device type (embedding, generation); ATELIER_EMBED_BATCH overrides both.
+ATELIER_DEVICE = os.environ.get("ATELIER_DEVICE", "").strip()
+ATELIER_BATCH_SIZES = {"cpu": env_int("ATELIER_BATCH_CPU", 64), "cuda": env_int("ATELIER_BATCH_CUDA", 128)}
+ATELIER_EMBED_BATCH = env_int("ATELIER_EMBED_BATCH", 0)
 
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -119,7 +119,14 @@ def test_new_photos_are_tagged_when_embedded(owner, collection, colour_photos, d
                                   min_probability=0.3)
     run_job(owner, collection, django_capture_on_commit_callbacks)
     new = add_photos(collection, [near(tag_vectors(["green"])[0], np.random.default_rng(5))], start=100)
-    photos_embedded.send(sender=PhotoEmbedding, photo_ids=[new[0].pk], model_id=SMALL)
+    with django_capture_on_commit_callbacks(execute=False) as handed_on:
+        photos_embedded.send(sender=PhotoEmbedding, photo_ids=[new[0].pk], model_id=SMALL)
+    assert not PhotoTag.objects.filter(photo=new[0]).exists(), "not tagged inline on the embedding worker"
+    assert len(handed_on) == 1
+    from atelier.tagging.tasks import tag_embedded_photos
+
+    assert tag_embedded_photos.queue_name == "io"
+    handed_on[0]()  # the io task runs after the embedding batch commits
     assert PhotoTag.objects.get(photo=new[0]).tag.name == "green"
 
 

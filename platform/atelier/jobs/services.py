@@ -48,6 +48,21 @@ def claim_job_delivery(job_id: int) -> Job | None:
     return job
 
 
+def do_start_job(*, job_id: int) -> bool:
+    """Marks a queued job running (sharded jobs count crashes per shard, not per delivery).
+    False when the job is gone or finished."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return False
+        if job.state == Job.State.QUEUED:
+            job.state = Job.State.RUNNING
+            job.started_at = timezone.now()
+            job.save()
+            send_job_event_on_commit(job)
+    return True
+
+
 def do_set_progress(*, job_id: int, done: int, total: int | None = None, message: str | None = None) -> Job:
     fields = {"done": done}
     if total is not None:
