@@ -243,6 +243,11 @@ ATELIER_SEARCH_DUPLICATE_COSINE = float(os.environ.get("ATELIER_SEARCH_DUPLICATE
 ATELIER_TAG_STD_K = float(os.environ.get("ATELIER_TAG_STD_K", 1.0))
 # Decided examples (accepted + rejected, both kinds) a tag needs before its cutoff is learned.
 ATELIER_TAG_MIN_DECISIONS = env_int("ATELIER_TAG_MIN_DECISIONS", 2)
+# The tagging job: rows (stored vectors) per shard, rows scored at once (memory: rows × tags floats),
+# and the most suggestions kept per tag and collection (the most confident; 0: no cap).
+ATELIER_TAG_SHARD_SIZE = env_int("ATELIER_TAG_SHARD_SIZE", 65536)
+ATELIER_TAG_BLOCK = env_int("ATELIER_TAG_BLOCK", 8192)
+ATELIER_TAG_SUGGESTIONS_PER_TAG = env_int("ATELIER_TAG_SUGGESTIONS_PER_TAG", 1000)
 # Tag new photos as soon as they are embedded.
 ATELIER_TAG_ON_EMBED = env_bool("ATELIER_TAG_ON_EMBED", True)
 # Register the `tags` search filter (photos with an accepted tag of that name).

@@ -46,6 +46,13 @@ class ShardedJob:
     queue: str = "gpu"
     phases: int = 1
 
+    def phase_count(self, job: Job) -> int:
+        return self.phases
+
+    def progress(self, job: Job) -> int:
+        """`done` of the job (default: rows finished over all shards)."""
+        return shard_progress(job)
+
     def items(self, job: Job, phase: int):
         """The queryset of rows to work on (sharded by pk, up to job.params['max_id'])."""
         raise NotImplementedError
@@ -127,7 +134,7 @@ def claim_shard(spec: ShardedJob, job_id: int, lane: str) -> Claim:
             return Claim(all_done=True)
         while True:
             phase = job.params.get("phase", 0)
-            if phase >= spec.phases:
+            if phase >= spec.phase_count(job):
                 return Claim(all_done=True)
             open_shards = JobShard.objects.filter(job=job, phase=phase, finished=False)
             now = timezone.now()
@@ -160,7 +167,7 @@ def shard_progress(job: Job) -> int:
 
 def _report(spec: ShardedJob, job_id: int) -> Job:
     job = Job.objects.get(pk=job_id)
-    done = min(job.total, shard_progress(job))
+    done = min(job.total, spec.progress(job))
     return services.do_set_progress(job_id=job_id, done=done, message=spec.message(job, done, job.total))
 
 
