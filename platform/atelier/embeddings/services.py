@@ -31,6 +31,17 @@ def model_status():
     return _status(settings.ATELIER_CLIP_MODEL, time.monotonic() // 30)
 
 
+def worker_engine():
+    """The configured CLIP engine on the worker's device, with the device's batch size (one per process)."""
+    from ml_core.clip import get_engine
+
+    from atelier.core.devices import batch_size_for, worker_device
+
+    device = worker_device()
+    return get_engine(settings.ATELIER_CLIP_MODEL, device=device,
+                      batch_size=batch_size_for(device, override=settings.ATELIER_EMBED_BATCH))
+
+
 def photos_missing_embeddings(model_id: str, photos=None):
     photos = Photo.objects.all() if photos is None else photos
     done = PhotoEmbedding.objects.filter(photo=OuterRef("pk"), model_id=model_id)

@@ -4,18 +4,14 @@ import time
 from django.conf import settings
 from django.db import transaction
 
-from atelier.core.devices import batch_size_for, worker_device
-from atelier.embeddings.services import embedding_scope, encode_batch, photos_missing_embeddings, store_batch
+from atelier.embeddings.services import (embedding_scope, encode_batch, photos_missing_embeddings, store_batch,
+                                         worker_engine)
 from atelier.jobs.shards import ShardedJob, advance, sharded_job_task
 
 
 def engine_for(model_id_expected: str):
     """The process-wide engine on the worker's device (loaded once per process, not per task)."""
-    from ml_core.clip import get_engine
-
-    device = worker_device()
-    engine = get_engine(settings.ATELIER_CLIP_MODEL, device=device,
-                        batch_size=batch_size_for(device, override=settings.ATELIER_EMBED_BATCH))
+    engine = worker_engine()
     if engine.model_id != model_id_expected:
         raise RuntimeError(f"the configured CLIP model is now {engine.model_id}, not {model_id_expected}: "
                            "this job's photos will be embedded by a new job")

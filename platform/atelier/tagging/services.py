@@ -215,9 +215,9 @@ def current_model_id() -> str:
 
 
 def _engine(model_id: str):
-    from ml_core.clip import get_engine
+    from atelier.embeddings.services import worker_engine
 
-    engine = get_engine(settings.ATELIER_CLIP_MODEL)
+    engine = worker_engine()
     if engine.model_id != model_id:
         raise TaggingUnavailable(f"the configured CLIP model is now {engine.model_id}, not {model_id}")
     return engine
