@@ -12,6 +12,10 @@ import dj_database_url
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 BASE_DIR = REPO_DIR
+# A checkout has manage.py at its root; an installed package (`pip install .`) carries frontend/
+# inside itself and finds the plugins package where it was installed.
+IN_CHECKOUT = (REPO_DIR / "manage.py").is_file()
+FRONTEND_DIR = REPO_DIR / "frontend" if IN_CHECKOUT else Path(__file__).resolve().parent / "frontend"
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -32,7 +36,7 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
-VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", REPO_DIR / "var"))
+VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", REPO_DIR / "var" if IN_CHECKOUT else Path.cwd() / "var"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 INSTALLED_APPS = [
@@ -61,6 +65,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "atelier.core.metrics.metrics_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -75,7 +80,9 @@ MIDDLEWARE = [
 # Plugins: found before Django starts, installed as apps (docs/plugins.md).
 from atelier.pluginhost.discovery import discover  # noqa: E402
 
-ATELIER_PLUGINS = discover(REPO_DIR / "plugins", disabled={
+import plugins as _plugins_package  # noqa: E402
+
+ATELIER_PLUGINS = discover(Path(_plugins_package.__file__).resolve().parent, disabled={
     n.strip() for n in os.environ.get("ATELIER_PLUGINS_DISABLED", "").split(",") if n.strip()})
 INSTALLED_APPS += ATELIER_PLUGINS.apps
 
@@ -86,7 +93,7 @@ ASGI_APPLICATION = "atelier.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [REPO_DIR / "frontend" / "templates"],
+        "DIRS": [FRONTEND_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -129,7 +136,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [REPO_DIR / "frontend" / "static"]
+STATICFILES_DIRS = [FRONTEND_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"  # `manage.py collectstatic` fills it for production
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve frontend/static directly too: no build step needed
@@ -160,6 +167,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# `/metrics` (Prometheus): readable with `Authorization: Bearer <this>`; unset: staff and localhost only.
+ATELIER_METRICS_TOKEN = os.environ.get("ATELIER_METRICS_TOKEN", "")
 ATELIER_CHUNK_SECONDS = float(os.environ.get("ATELIER_CHUNK_SECONDS", 20))
 # Sharded jobs (embedding, tagging): rows per id-range shard, and how many workers share one job.
 ATELIER_SHARD_SIZE = env_int("ATELIER_SHARD_SIZE", 4096)
