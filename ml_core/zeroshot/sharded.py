@@ -69,53 +69,89 @@ def tag_stats(vectors: np.ndarray, tag_matrix: np.ndarray, *, device="cpu", bloc
     tags_t = _tags_on(tag_matrix, device)
     stats = TagStats.zeros(tags_t.shape[1])
     for start in range(0, len(vectors), block):
-        cos = _cosines(vectors[start:start + block], tags_t).double()
-        stats = stats + TagStats(np.full(tags_t.shape[1], float(len(cos))), cos.sum(0).cpu().numpy(),
-                                 (cos * cos).sum(0).cpu().numpy())
+        cos = _cosines(vectors[start:start + block], tags_t)  # float32 sums per block, float64 across
+        stats = stats + TagStats(np.full(tags_t.shape[1], float(len(cos))), cos.sum(0).double().cpu().numpy(),
+                                 cos.square_().sum(0).double().cpu().numpy())
     return stats
 
 
-def _cap_per_tag(rows: torch.Tensor, cols: torch.Tensor, conf: torch.Tensor, cap: int):
-    """The `cap` most confident (row, tag) pairs of each tag."""
-    if cap <= 0 or len(conf) == 0:
-        return rows, cols, conf
-    order = torch.argsort(conf, descending=True, stable=True)
-    rows, cols, conf = rows[order], cols[order], conf[order]
-    by_tag = torch.argsort(cols, stable=True)  # grouped by tag, most confident first within a tag
-    rows, cols, conf = rows[by_tag], cols[by_tag], conf[by_tag]
-    starts = torch.searchsorted(cols, cols, right=False)
-    keep = (torch.arange(len(cols), device=cols.device) - starts) < cap
-    return rows[keep], cols[keep], conf[keep]
-
-
-def select_block(block: np.ndarray, tags_t: torch.Tensor, *, mode: str, cutoffs: torch.Tensor | None = None,
-                 min_prob: float = 0.0, cap: int = 0, scale: float = CLIP_LOGIT_SCALE):
-    """(rows, tag indices, confidence) of one block, at most `cap` per tag (0: no cap)."""
+def _suggested(block: np.ndarray, tags_t: torch.Tensor, *, mode: str, cutoffs: torch.Tensor | None,
+               min_prob: float, scale: float) -> torch.Tensor:
+    """[B, T] confidences of the pairs a block suggests, -inf elsewhere: multi, cosine ≥ the tag's
+    cutoff; exclusive, the best tag's probability when ≥ min_prob (and ≥ `cutoffs`, if given)."""
     cos = _cosines(block, tags_t)
     if mode == "exclusive":
-        probs = torch.softmax(cos * scale, dim=1)
-        conf, cols = probs.max(dim=1)
+        conf, best = torch.softmax(cos * scale, dim=1).max(dim=1)
+        out = torch.full_like(cos, -torch.inf)
         rows = torch.nonzero(conf >= min_prob).flatten()
-        cols, conf = cols[rows], conf[rows]
-    else:
-        rows, cols = torch.nonzero(cos >= cutoffs[None, :], as_tuple=True)
-        conf = cos[rows, cols]
-    return _cap_per_tag(rows, cols, conf, cap)
+        out[rows, best[rows]] = conf[rows]
+        cos = out
+    if cutoffs is not None:
+        cos = cos.masked_fill_(cos < cutoffs[None, :], -torch.inf)
+    return cos
+
+
+def block_top(block: np.ndarray, tags_t: torch.Tensor, *, mode: str, cutoffs: torch.Tensor | None = None,
+              min_prob: float = 0.0, cap: int = 0, scale: float = CLIP_LOGIT_SCALE):
+    """Each tag's best `cap` suggestions of one block, dense and tag-major: ([T, k] confidences, -inf
+    where none; [T, k] row indices), k = min(cap, rows); every suggestion when cap is 0."""
+    scores = _suggested(block, tags_t, mode=mode, cutoffs=cutoffs, min_prob=min_prob, scale=scale).T.contiguous()
+    if cap <= 0 or cap >= scores.shape[1]:
+        rows = torch.arange(scores.shape[1], device=scores.device)[None, :].expand_as(scores)
+        return scores, rows
+    return torch.topk(scores, cap, dim=1, sorted=False)
+
+
+def pairs(values: torch.Tensor, rows: torch.Tensor):
+    """Flat (rows, tag indices, confidence) of the finite entries of a dense [T, k] top."""
+    tag, at = torch.nonzero(torch.isfinite(values), as_tuple=True)
+    return rows[tag, at], tag, values[tag, at]
+
+
+def select_block(block: np.ndarray, tags_t: torch.Tensor, **options):
+    """(rows, tag indices, confidence) of one block, at most `cap` per tag (0: no cap)."""
+    return pairs(*block_top(block, tags_t, **options))
+
+
+class RunningTop:
+    """The best `cap` suggestions of each tag seen so far (dense [T, cap]), and each tag's floor
+    (its cap-th confidence, -inf until it holds `cap`): later blocks need not consider pairs below."""
+
+    def __init__(self, tags: int, cap: int, device="cpu"):
+        self.cap = cap
+        self.values = torch.full((tags, cap), -torch.inf, device=device)
+        self.rows = torch.full((tags, cap), -1, dtype=torch.long, device=device)
+
+    @property
+    def floors(self) -> torch.Tensor:
+        return self.values.min(dim=1).values
+
+    def add(self, values: torch.Tensor, rows: torch.Tensor) -> None:
+        merged, merged_rows = torch.cat([self.values, values.float()], 1), torch.cat([self.rows, rows], 1)
+        self.values, at = torch.topk(merged, self.cap, dim=1, sorted=False)
+        self.rows = torch.gather(merged_rows, 1, at)
+
+    def result(self):
+        return tuple(t.cpu().numpy() for t in pairs(self.values, self.rows))
 
 
 def select(vectors: np.ndarray, tag_matrix: np.ndarray, *, mode: str, cutoffs=None, min_prob: float = 0.0,
            cap: int = 0, device="cpu", block: int = BLOCK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Suggestions of a shard as numpy arrays (rows, tag indices, confidence), at most `cap` per tag."""
+    """Suggestions of a shard as numpy arrays (rows, tag indices, confidence), at most `cap` per tag
+    (the most confident; 0: all)."""
     tags_t = _tags_on(tag_matrix, device)
     cut = None if cutoffs is None else torch.as_tensor(np.asarray(cutoffs, np.float32), device=tags_t.device)
-    kept = None
+    if cap <= 0:
+        found = [pairs(*block_top(vectors[s:s + block], tags_t, mode=mode, cutoffs=cut, min_prob=min_prob))
+                 for s in range(0, len(vectors), block)]
+        found = [(r + s, c, p) for (r, c, p), s in zip(found, range(0, len(vectors), block))]
+        if not found:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return tuple(torch.cat(part).cpu().numpy() for part in zip(*found))
+    top = RunningTop(tags_t.shape[1], cap, device=tags_t.device)
     for start in range(0, len(vectors), block):
-        r, c, p = select_block(vectors[start:start + block], tags_t, mode=mode, cutoffs=cut, min_prob=min_prob,
-                               cap=cap)
-        r = r + start
-        # the running best `cap` per tag: never more than 2 × cap × T pairs held at once
-        kept = (r, c, p) if kept is None else _cap_per_tag(*(torch.cat([a, b]) for a, b in zip(kept, (r, c, p))), cap)
-    if kept is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    rows, cols, conf = kept
-    return rows.cpu().numpy(), cols.cpu().numpy(), conf.float().cpu().numpy()
+        floor = top.floors if cut is None else torch.maximum(cut, top.floors)
+        values, rows = block_top(vectors[start:start + block], tags_t, mode=mode, cutoffs=floor,
+                                 min_prob=min_prob, cap=cap)
+        top.add(values, rows + start)
+    return top.result()
