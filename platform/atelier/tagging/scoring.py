@@ -66,7 +66,8 @@ class TagPhotos(ShardedJob):
         return min(job.total, job.params.get("phase", 0) // 2)
 
     def message(self, job, done, total):
-        written = sum(s.data.get("written", 0) for s in JobShard.objects.filter(job=job).only("data").iterator())
+        selection = JobShard.objects.filter(job=job, phase__in=range(1, self.phase_count(job), 2))
+        written = sum(data.get("written", 0) for data in selection.values_list("data", flat=True).iterator())
         return f"scored {done}/{total} vocabularies, {written} suggestions"
 
     # -- the work of one shard ------------------------------------------------------------------------
@@ -126,6 +127,7 @@ class TagPhotos(ShardedJob):
         tags = list(Tag.objects.filter(pk__in=entry["tags"]))
         if phase % 2 == 0:
             entry["cutoffs"] = self.cutoffs(job, phase, entry, tags)
+            JobShard.objects.filter(job=job, phase=phase).update(data={})  # combined: the shards' copies go
             entry["floors"], entry["counts"] = {}, {}
             # the last scoring's suggestions go first: the cap then counts only this job's rows
             PhotoTag.objects.filter(tag_id__in=entry["matrix"], photo__collection_id=job.collection_id, **SUGGESTED).delete()
