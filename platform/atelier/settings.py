@@ -48,7 +48,7 @@ TLS_PROXY = env_bool("ATELIER_TLS_PROXY", False)
 if TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", TLS_PROXY)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^readyz$"]  # probes talk plain HTTP to the web process
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^readyz$", r"^metrics$"]  # probes and scrapers talk plain HTTP
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if TLS_PROXY else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", TLS_PROXY)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", TLS_PROXY)
