@@ -115,13 +115,16 @@ def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_s
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    steps, step_started = [], time.perf_counter()
+    steps, step_started, block_started = [], time.perf_counter(), [time.perf_counter()]
 
     def tick() -> None:
+        """As the job: a step ends when one more block of the last one's length would pass the chunk."""
         nonlocal step_started
-        if time.perf_counter() - step_started >= chunk_seconds:  # a job step ends after this block
-            steps.append(time.perf_counter() - step_started)
-            step_started = time.perf_counter()
+        now = time.perf_counter()
+        if now + (now - block_started[0]) - step_started >= chunk_seconds:
+            steps.append(now - step_started)
+            step_started = now
+        block_started[0] = now
 
     started = time.perf_counter()
     stats = TagStats.zeros(tags)

@@ -31,6 +31,7 @@ class EmbedPhotos(ShardedJob):
         engine = engine_for(job.params["model_id"])
         rows = self.items(job, shard.phase).filter(pk__lte=shard.hi).order_by("pk")
         while True:
+            started = time.monotonic()
             batch = list(rows.filter(pk__gt=shard.cursor)[:engine.batch_size])
             if not batch:
                 with transaction.atomic():
@@ -43,7 +44,7 @@ class EmbedPhotos(ShardedJob):
                 store_batch(encoded)
                 last = len(batch) < engine.batch_size
                 advance(shard, cursor=shard.hi if last else batch[-1].pk, done=len(batch), finished=last)
-            if last or time.monotonic() >= deadline:
+            if last or time.monotonic() + (time.monotonic() - started) >= deadline:  # no batch past the chunk
                 return
 
     def message(self, job, done, total):

@@ -84,6 +84,7 @@ class TagPhotos(ShardedJob):
         rows = self.items(job, shard.phase).filter(pk__lte=shard.hi).order_by("pk")
         block = settings.ATELIER_TAG_BLOCK
         while True:
+            started = time.monotonic()
             ids, photo_ids, vectors = read_block(rows.filter(pk__gt=shard.cursor), block)
             last = len(ids) < block
             cursor = shard.hi if last else int(ids[-1])
@@ -91,7 +92,7 @@ class TagPhotos(ShardedJob):
                 self.count_block(shard, vectors, matrix, cursor=cursor, finished=last)
             else:
                 self.select_block(job, entry, shard, tags, photo_ids, vectors, matrix, cursor=cursor, finished=last)
-            if last or time.monotonic() >= deadline:
+            if last or time.monotonic() + (time.monotonic() - started) >= deadline:  # no block past the chunk
                 return
 
     def count_block(self, shard, vectors, matrix, *, cursor, finished):
