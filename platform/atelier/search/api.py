@@ -8,14 +8,16 @@ from rest_framework.views import APIView
 
 from django.urls import reverse
 from rest_framework import serializers
+from atelier.library.image_gate import stored_extensions
 from atelier.search.params import search_kwargs
-from atelier.search.services import SearchError, SearchNotFound, SearchResults, SearchUnavailable, search_photos
+from atelier.search.services import (SearchError, SearchNotFound, SearchResults, SearchTooLarge, SearchUnavailable,
+                                     search_photos)
 
 FILTER_PARAMS = [
     OpenApiParameter("collection", int, many=True, description="only these collections (repeat or comma-separate)"),
     OpenApiParameter("date_from", str, description="taken on or after (YYYY-MM-DD or ISO datetime)"),
     OpenApiParameter("date_to", str, description="taken on or before"),
-    OpenApiParameter("filetype", str, many=True, description="file format (DRF reserves `format`): jpg, png, webp, gif, bmp, tif, heic"),
+    OpenApiParameter("filetype", str, many=True, description=f"file format (DRF reserves `format`): {', '.join(stored_extensions())}"),
     OpenApiParameter("tag", str, many=True, description="tag names (when the tagging app provides the filter)"),
     OpenApiParameter("limit", int, description="1..100, default 20"),
     OpenApiParameter("offset", int, description="default 0"),
@@ -66,6 +68,8 @@ def run_search(request, **query) -> Response:
         return Response({"error": str(exc)}, status=status.HTTP_404_NOT_FOUND)
     except SearchUnavailable as exc:
         return Response({"error": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    except SearchTooLarge as exc:
+        return Response({"error": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     except SearchError as exc:
         return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     return Response(results_json(results, request))
