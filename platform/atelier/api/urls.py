@@ -1,5 +1,5 @@
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from atelier.accounts import api as accounts_api
@@ -20,7 +20,7 @@ urlpatterns = [
     *[path(f"invitations/<int:invitation_id>/{answer}/", invitations.InvitationAnswerView.as_view(),
            {"answer": answer}, name=f"api-invitation-{answer}") for answer in ("accept", "decline")],
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("search/", search_api.SearchView.as_view(), name="api-search"),
     path("photos/<int:photo_id>/similar/", search_api.SimilarView.as_view(), name="api-photo-similar"),
     path("", include("atelier.tagging.api_urls")),

@@ -1,6 +1,7 @@
 """Writes to collections and members (`check_*` validates permissions, then writes)."""
 from django.db import IntegrityError, transaction
 
+from atelier.core.validation import InvalidInput, clean_text  # InvalidInput: re-exported, one for all apps
 from atelier.library import permissions
 from atelier.library.ingest import do_delete_photo
 from atelier.library.models import Collection, Invitation, Membership, Photo
@@ -10,12 +11,11 @@ class PermissionDenied(Exception):
     pass
 
 
-class InvalidInput(Exception):
-    pass
 
 
 def do_create_collection(*, owner, name: str, description: str = "", visibility: str = "private") -> Collection:
-    name = (name or "").strip()
+    name = clean_text(name or "", "name").strip()
+    description = clean_text(description or "", "description")
     if not name:
         raise InvalidInput("name: a collection needs a name")
     if visibility not in Collection.Visibility.values:
@@ -34,7 +34,7 @@ def check_update_collection(*, user, collection: Collection, **fields) -> Collec
         raise InvalidInput(f"visibility: must be one of {', '.join(Collection.Visibility.values)}")
     for name in ("name", "description", "visibility"):
         if name in fields:
-            setattr(collection, name, fields[name])
+            setattr(collection, name, clean_text(fields[name], name))
     try:
         with transaction.atomic():
             collection.save()
@@ -59,9 +59,7 @@ def check_set_member(*, user, collection: Collection, username: str, role: str) 
         raise PermissionDenied("only the collection's admins may manage members")
     if role not in Membership.Role.values:
         raise InvalidInput(f"role: must be one of {', '.join(Membership.Role.values)}")
-    username = (username or "").strip()
-    if not username or len(username) > 150:
-        raise InvalidInput("username: a user name of 1 to 150 characters")
+    username = clean_text(username, "username", max_length=150, required=True).strip()
     if username == collection.owner.username:
         raise InvalidInput("username: the owner is not a member")
     if Membership.objects.filter(collection=collection, user__username=username).update(role=role):
@@ -75,6 +73,7 @@ def check_remove_member(*, user, collection: Collection, username: str) -> None:
     """Removes a member, or withdraws an invitation."""
     if not permissions.can_admin(user, collection):
         raise PermissionDenied("only the collection's admins may manage members")
+    clean_text(username, "username")
     Membership.objects.filter(collection=collection, user__username=username).delete()
     Invitation.objects.filter(collection=collection, username=username).delete()
 
@@ -83,9 +82,9 @@ def check_update_photo(*, user, photo: Photo, title: str | None = None, caption:
     if not permissions.can_edit(user, photo.collection):
         raise PermissionDenied("only the collection's editors may change its photos")
     if title is not None:
-        photo.title = title[:300]
+        photo.title = clean_text(title, "title")[:300]
     if caption is not None:
-        photo.caption = caption
+        photo.caption = clean_text(caption, "caption")
     photo.save(update_fields=["title", "caption"])
     return photo
 
