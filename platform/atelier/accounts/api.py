@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from atelier.accounts import services
 from atelier.api import serializers as s
+from atelier.api.schema import ERROR_REF
 
 
 class TokenView(APIView):
@@ -21,7 +22,7 @@ class TokenView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    @extend_schema(request=s.CredentialsSerializer, responses={200: dict, 400: dict, 429: dict})
+    @extend_schema(request=s.CredentialsSerializer, responses={200: s.TokenSerializer, 429: ERROR_REF})
     def post(self, request):
         creds = s.CredentialsSerializer(data=request.data)
         creds.is_valid(raise_exception=True)
@@ -63,7 +64,7 @@ class UsersView(APIView):
 
     permission_classes = [drf_permissions.IsAdminUser]
 
-    @extend_schema(request=s.CredentialsSerializer, responses={201: dict, 400: dict})
+    @extend_schema(request=s.CredentialsSerializer, responses={201: s.UserSerializer})
     def post(self, request):
         creds = s.CredentialsSerializer(data=request.data)
         creds.is_valid(raise_exception=True)

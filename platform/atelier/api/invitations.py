@@ -27,6 +27,18 @@ class PendingInvitationSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class AcceptedSerializer(serializers.Serializer):
+    collection = serializers.IntegerField()
+    role = serializers.CharField()
+
+
+class MemberChangeSerializer(serializers.Serializer):
+    """The answer to adding a member: the same whether or not the account exists."""
+    username = serializers.CharField()
+    role = serializers.CharField()
+    state = serializers.ChoiceField(choices=["member", "invited"])
+
+
 class InvitationsView(APIView):
     """GET: the invitations addressed to you."""
 
@@ -37,17 +49,27 @@ class InvitationsView(APIView):
         return Response(InvitationSerializer(invitations.invitations_for(request.user), many=True).data)
 
 
-class InvitationAnswerView(APIView):
-    """POST /api/invitations/{id}/accept/ (you become a member) or /decline/."""
+class InvitationAcceptView(APIView):
+    """POST: you become a member of the collection, with the role you were invited to."""
 
     permission_classes = [drf_permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses={200: dict, 204: None, 404: dict})
-    def post(self, request, invitation_id: int, answer: str):
-        invitation = found_or_404(invitations.access_invitation(user=request.user, invitation_id=invitation_id),
-                                  "invitation")
-        if answer == "decline":
-            invitations.do_decline_invitation(invitation=invitation)
-            return Response(status=status.HTTP_204_NO_CONTENT)
-        membership = invitations.do_accept_invitation(user=request.user, invitation=invitation)
+    @extend_schema(request=None, responses={200: AcceptedSerializer})
+    def post(self, request, invitation_id: int):
+        membership = invitations.do_accept_invitation(user=request.user, invitation=_mine(request, invitation_id))
         return Response({"collection": membership.collection_id, "role": membership.role})
+
+
+class InvitationDeclineView(APIView):
+    """POST: the invitation goes away."""
+
+    permission_classes = [drf_permissions.IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, invitation_id: int):
+        invitations.do_decline_invitation(invitation=_mine(request, invitation_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _mine(request, invitation_id: int):
+    return found_or_404(invitations.access_invitation(user=request.user, invitation_id=invitation_id), "invitation")

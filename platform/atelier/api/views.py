@@ -12,7 +12,7 @@ from rest_framework.viewsets import ViewSet
 from atelier.api.errors import found_or_404
 from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
-from atelier.api.invitations import PendingInvitationSerializer
+from atelier.api.invitations import MemberChangeSerializer, PendingInvitationSerializer
 from atelier.api.pagination import LimitOffsetPagination, api_page_bounds
 from atelier.api.parsers import FormParser, MultiPartParser
 from atelier.jobs import selectors as job_selectors
@@ -71,7 +71,9 @@ class CollectionViewSet(ViewSet):
         services.check_delete_collection(user=request.user, collection=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=s.MembershipSerializer, responses={200: s.MembershipSerializer(many=True), 202: dict})
+    @extend_schema(methods=["GET"], responses=s.MembershipSerializer(many=True))
+    @extend_schema(methods=["POST"], request=s.MembershipSerializer,
+                   responses={200: MemberChangeSerializer, 202: MemberChangeSerializer})
     @action(detail=True, methods=["get", "post"])
     def members(self, request, pk=None):
         collection = self._get(request, pk)
