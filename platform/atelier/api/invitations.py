@@ -1,5 +1,5 @@
 """Invitations API: the invitee lists, accepts and declines what was addressed to them (thin views)."""
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions as drf_permissions
 from rest_framework import serializers
 from rest_framework import status
@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from atelier.api.errors import found_or_404
 from atelier.library import invitations
+from atelier.library.models import Invitation
 
 
 class InvitationSerializer(serializers.Serializer):
@@ -20,16 +21,12 @@ class InvitationSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class PendingInvitationSerializer(serializers.Serializer):
+class PendingInvitationSerializer(serializers.ModelSerializer):
     """What a collection's admins see of the invitations they sent."""
-    username = serializers.CharField()
-    role = serializers.CharField()
-    created_at = serializers.DateTimeField()
 
-
-class AcceptedSerializer(serializers.Serializer):
-    collection = serializers.IntegerField()
-    role = serializers.CharField()
+    class Meta:
+        model = Invitation
+        fields = ["username", "role", "created_at"]
 
 
 class MemberChangeSerializer(serializers.Serializer):
@@ -54,7 +51,8 @@ class InvitationAcceptView(APIView):
 
     permission_classes = [drf_permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses={200: AcceptedSerializer})
+    @extend_schema(request=None, responses={200: inline_serializer(
+        "InvitationAccepted", {"collection": serializers.IntegerField(), "role": serializers.CharField()})})
     def post(self, request, invitation_id: int):
         membership = invitations.do_accept_invitation(user=request.user, invitation=_mine(request, invitation_id))
         return Response({"collection": membership.collection_id, "role": membership.role})

@@ -70,15 +70,17 @@ def collection_member(request, collection_id: int):
 @login_required
 @require_POST
 def invitation_answer(request, invitation_id: int):
-    """Accept or decline an invitation addressed to you (POST `answer`)."""
-    found = invitations.access_invitation(user=request.user, invitation_id=invitation_id)
-    if found is None:
-        raise Http404("no such invitation")
+    """Join (POST answer=accept) or decline an invitation addressed to you; others' answer 404."""
+    found = invitations.access_invitation(user=request.user, invitation_id=invitation_id) or _no_such("invitation")
     if request.POST.get("answer") == "accept":
         invitations.do_accept_invitation(user=request.user, invitation=found)
         return redirect("collection", collection_id=found.collection_id)
     invitations.do_decline_invitation(invitation=found)
     return redirect("collections")
+
+
+def _no_such(what: str):
+    raise Http404(f"no such {what}")
 
 
 def photo(request, photo_id: int):
