@@ -177,6 +177,15 @@ def test_search_by_image_is_bounded_by_the_upload_size(settings):
     assert response.status_code == 413 and "over the size limit of 1,000 bytes" in response.json()["error"]
 
 
+def test_an_oversize_search_request_is_refused_before_its_body_is_read(settings, monkeypatch):
+    from atelier.api import parsers
+
+    settings.ATELIER_MAX_UPLOAD_BYTES = 1000
+    monkeypatch.setattr(parsers.MultiPartParser, "parse", lambda *a, **kw: pytest.fail("the body was parsed"))
+    response = search_by(b"\x00" * 200_000, "big.png")
+    assert response.status_code == 413 and "over the size limit of 1,000 bytes" in response.json()["error"]
+
+
 def test_one_format_list():
     from atelier.search import params
 

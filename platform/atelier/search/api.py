@@ -6,6 +6,7 @@ from atelier.api.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 from atelier.library.image_gate import stored_extensions
@@ -92,11 +93,28 @@ class SearchView(APIView):
     @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
         "image": {"type": "string", "format": "binary"}}}}, parameters=FILTER_PARAMS, responses={200: dict})
     def post(self, request):
+        oversize = _oversize_body(request)
+        if oversize:  # refused before the body is read and spooled to disk
+            return Response({"error": oversize}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         upload = request.FILES.get("image")
         if upload is None:
             return Response({"error": "image: upload an image file as multipart field 'image'"},
                             status=status.HTTP_400_BAD_REQUEST)
         return run_search(request, image=upload)
+
+
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and filter fields around the image
+
+
+def _oversize_body(request) -> str | None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None  # the parser answers a malformed request
+    limit = settings.ATELIER_MAX_UPLOAD_BYTES
+    if length > limit + MULTIPART_OVERHEAD:
+        return f"image: the request is {length:,} bytes, over the size limit of {limit:,} bytes"
+    return None
 
 
 class SimilarView(APIView):
