@@ -129,3 +129,35 @@ def test_api_user_creation_applies_the_password_validators(make_user, password, 
     from django.contrib.auth import get_user_model
 
     assert not get_user_model().objects.filter(username="newbie-newbie").exists()
+
+
+# -- the shared cache ---------------------------------------------------------------------------------
+@pytest.mark.services
+def test_lockouts_live_in_redis_shared_by_every_web_process(owner, settings):
+    """Production's cache is Redis: a lockout counted by one process holds in another (here: a new
+    cache connection and a new axes handler, as a second web process would have)."""
+    import redis
+    from axes.handlers.proxy import AxesProxyHandler
+
+    from tests.platform.services import require_services
+
+    url = require_services()
+    import atelier.settings as configured  # as read from the environment, before the tests' override
+
+    assert configured.CACHES["default"] == {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                            "LOCATION": url, "KEY_PREFIX": "atelier-cache"}
+    prefix = f"test-axes-{owner.pk}-{id(settings)}"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url,
+                                   "KEY_PREFIX": prefix}}
+    AxesProxyHandler.get_implementation(force=True)
+    store = redis.Redis.from_url(url)
+    try:
+        for _ in range(LIMIT):
+            token_for("olga", "wrong", address="10.4.4.4")
+        assert store.keys(f"{prefix}:*"), "the failures are counted in Redis"
+        settings.CACHES = {"default": {**settings.CACHES["default"]}}  # a fresh connection handler
+        AxesProxyHandler.get_implementation(force=True)
+        assert token_for("olga", "pw", address="10.5.5.5").status_code == 429
+    finally:
+        for key in store.keys(f"{prefix}:*"):
+            store.delete(key)
