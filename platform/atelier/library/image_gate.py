@@ -62,13 +62,12 @@ def align_pillow_guard() -> None:
 
 
 def sniff_format(head: bytes) -> str | None:
-    """The Pillow format whose signature matches these first bytes, without running a decoder."""
+    """The Pillow format whose signature matches these first bytes, without running a decoder
+    (an accepted one when several match, e.g. a HEIF container that AVIF's check also claims)."""
     Image.init()
-    for fmt in Image.ID:
-        accept = Image.OPEN[fmt][1]
-        if accept is not None and accept(head[:SNIFF_BYTES]):
-            return fmt
-    return None
+    matches = [fmt for fmt in Image.ID
+               if Image.OPEN[fmt][1] is not None and Image.OPEN[fmt][1](head[:SNIFF_BYTES])]
+    return next((fmt for fmt in matches if fmt in ACCEPTED_FORMATS), matches[0] if matches else None)
 
 
 def check_size(nbytes: int) -> None:
