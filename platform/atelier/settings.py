@@ -6,6 +6,7 @@ Two ways to run, same code paths:
 - production: DATABASE_URL (PostgreSQL), REDIS_URL (Celery broker + Channels layer), Celery workers.
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -60,7 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally: Atelier runs offline
     "django_htmx",
@@ -89,6 +91,7 @@ MIDDLEWARE = [
     "atelier.core.middleware.BoundaryMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into a 429
 ]
 
 # Plugins: found before Django starts, installed as apps (docs/plugins.md).
@@ -135,9 +138,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-AUTH_PASSWORD_VALIDATORS = [] if ATELIER_MODE != "production" else [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-]
+# Every password a person sets (API, admin, createsuperuser) passes these, in every mode.
+AUTH_PASSWORD_VALIDATORS = [{"NAME": f"django.contrib.auth.password_validation.{name}"} for name in (
+    "UserAttributeSimilarityValidator", "MinimumLengthValidator", "CommonPasswordValidator", "NumericPasswordValidator")]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -182,6 +185,15 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 ATELIER_CHUNK_SECONDS = float(os.environ.get("ATELIER_CHUNK_SECONDS", 20))
 ATELIER_TASK_MAX_RETRIES = env_int("ATELIER_TASK_MAX_RETRIES", 3)
 
+# The cache holds sign-in failures and API throttles: Redis, shared by every web process, in
+# production; local memory in the embedded mode (one process).
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "atelier-cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    SILENCED_SYSTEM_CHECKS = ["axes.W001"]  # axes warns of local memory, which is right for one process
+
 if REDIS_URL:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
 else:
@@ -207,10 +219,27 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("ATELIER_MAX_FILES_PER_REQUEST", 500)
 ATELIER_CLIP_MODEL = os.environ.get("ATELIER_CLIP_MODEL", "demo")
 ATELIER_EMBED_BATCH = env_int("ATELIER_EMBED_BATCH", 64)
 
+# --- Sign-in: throttling (django-axes) and API tokens (django-rest-knox) -----------------------
+# After ATELIER_LOGIN_FAILURE_LIMIT failed sign-ins (web /login/ or /api/auth/token/) for one account,
+# or from one client address, further tries answer 429 without checking a password for the cool-off.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_FAILURE_LIMIT = env_int("ATELIER_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ATELIER_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each alone: per account, and per address
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "atelier.accounts.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "atelier.accounts.throttling.lockout_response"
+# Reverse proxies in front of Atelier that append to X-Forwarded-For (0: the peer's address is the client).
+ATELIER_NUM_PROXIES = env_int("ATELIER_NUM_PROXIES", 0)
+REST_KNOX = {"TOKEN_TTL": timedelta(hours=env_int("ATELIER_TOKEN_TTL_HOURS", 24)), "AUTO_REFRESH": False}
+
 # --- API -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    "NUM_PROXIES": ATELIER_NUM_PROXIES,
+    "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("ATELIER_AUTH_RATE", "20/minute")},
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
