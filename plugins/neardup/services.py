@@ -1,9 +1,7 @@
-"""Groups photos whose embeddings are closer than a cosine threshold (exact, via faiss range search)."""
-import faiss
-import numpy as np
-
+"""Groups photos whose embeddings are closer than a cosine threshold (exact range search)."""
 from atelier.embeddings.services import model_status, stored_vectors
 from atelier.pluginhost.discovery import plugin_setting
+from ml_core.index import VectorIndex
 from plugins.neardup.plugin import PLUGIN
 
 
@@ -20,9 +18,10 @@ def duplicate_groups(collection, *, threshold: float | None = None) -> list[list
     ids, vectors = stored_vectors(status.model_id, photo_ids=collection.photos.values_list("pk", flat=True))
     if len(ids) < 2:
         return []
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
-    lims, _, neighbours = index.range_search(vectors, threshold)
+    index = VectorIndex.empty(vectors.shape[1], model_id=status.model_id)  # exact: one collection at a time
+    index.add(ids, vectors)
+    row_of = {pid: row for row, pid in enumerate(ids.tolist())}
+    neighbours = index.range_search(vectors, threshold)
     parent = list(range(len(ids)))
 
     def root(i):
@@ -32,8 +31,8 @@ def duplicate_groups(collection, *, threshold: float | None = None) -> list[list
         return i
 
     for i in range(len(ids)):
-        for j in neighbours[lims[i]:lims[i + 1]]:
-            parent[root(i)] = root(int(j))
+        for pid in neighbours[i].tolist():
+            parent[root(i)] = root(row_of[pid])
     groups: dict[int, list[int]] = {}
     for i, photo_id in enumerate(ids.tolist()):
         groups.setdefault(root(i), []).append(photo_id)
