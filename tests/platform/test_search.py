@@ -6,6 +6,7 @@ such as `unit(e("red circle"))` make rankings deterministic.
 """
 import io
 import logging
+import os
 import time
 import uuid
 from datetime import datetime, timezone
@@ -25,6 +26,9 @@ from tests.helpers import add_member, api_for, image_bytes
 
 pytestmark = pytest.mark.django_db
 SMALL = "random:atelier-demo-clip"
+STORE = os.environ.get("ATELIER_VECTOR_STORE", "faiss")  # tests/pgvector_server.py runs this file with pgvector
+faiss_only = pytest.mark.skipif(STORE != "faiss", reason="FAISS snapshots, delta and tombstones")
+pgvector_only = pytest.mark.skipif(STORE != "pgvector", reason="runs under tests/pgvector_server.py")
 
 
 @pytest.fixture(autouse=True)
@@ -186,6 +190,7 @@ def build_jobs():
     return list(Job.objects.filter(kind="build_search_index"))
 
 
+@faiss_only
 def test_a_new_photo_is_seen_by_a_second_process_without_restart(collection, settings):
     settings.ATELIER_SEARCH_REFRESH_S = 0.3
     add_photos(collection, random_vectors(10, seed=20))
@@ -201,6 +206,7 @@ def test_a_new_photo_is_seen_by_a_second_process_without_restart(collection, set
         assert new in index.search(random_vectors(1, seed=21)[0], 1).ids
 
 
+@faiss_only
 def test_a_published_snapshot_is_mapped_and_the_delta_catches_up(collection):
     add_photos(collection, random_vectors(10, seed=22))
     manifest = publish_snapshot()
@@ -211,6 +217,7 @@ def test_a_published_snapshot_is_mapped_and_the_delta_catches_up(collection):
     assert late in again.get().search(random_vectors(1, seed=23)[0], 1).ids
 
 
+@faiss_only
 def test_a_corrupt_snapshot_is_not_served_and_a_build_is_queued(collection, caplog):
     ids = add_photos(collection, random_vectors(10, seed=24))
     manifest = publish_snapshot()
@@ -226,6 +233,7 @@ def test_a_corrupt_snapshot_is_not_served_and_a_build_is_queued(collection, capl
     assert [j.params["model_id"] for j in build_jobs()] == [SMALL]
 
 
+@faiss_only
 def test_a_snapshot_of_another_database_is_stale(collection):
     add_photos(collection, random_vectors(5, seed=25))
     publish_snapshot()
@@ -234,6 +242,7 @@ def test_a_snapshot_of_another_database_is_stale(collection):
     assert len(fresh.get()) == 0 and fresh.switches == 0 and "database" in fresh.unusable
 
 
+@faiss_only
 def test_deleted_photos_disappear_at_once_and_leave_the_index(owner, collection, settings):
     red = encode("red circle")[0]
     ids = add_photos(collection, [unit(red), *random_vectors(5, seed=26)])
@@ -252,6 +261,7 @@ def test_deleted_photos_disappear_at_once_and_leave_the_index(owner, collection,
     assert not Tombstone.objects.exists(), "tombstones the previous snapshot covered are pruned"
 
 
+@faiss_only
 def test_outgrowing_the_snapshot_queues_a_build_that_processes_switch_to(collection, settings):
     from atelier.search.tasks import build_search_index
 
@@ -272,6 +282,7 @@ def test_outgrowing_the_snapshot_queues_a_build_that_processes_switch_to(collect
     assert index.snapshot.manifest.kind == "ivf" and len(index) == 80 and len(index.delta) == 0
 
 
+@faiss_only
 def test_no_web_request_builds_an_index(owner, collection, settings, monkeypatch):
     """Without a snapshot a big library answers 503 with the reason and queues a job; with one, a
     request made while a build is pending is served by the published snapshot and the delta."""
@@ -302,6 +313,7 @@ def test_no_web_request_builds_an_index(owner, collection, settings, monkeypatch
     assert {r["photo"]["id"] for r in body.json()["results"]} == set(ids) | {late}
 
 
+@faiss_only
 def test_a_plan_that_misses_recall_fails_its_job_loudly(owner, collection, settings, client):
     from atelier.search.indexing import index_status, request_index_build
     from atelier.search.tasks import build_search_index
@@ -508,6 +520,7 @@ def test_concurrent_searches_while_photos_arrive_and_leave(owner, collection, ma
     assert not set(hits) - set(Photo.objects.values_list("pk", flat=True))   # nothing deleted is returned
 
 
+@faiss_only
 def test_reindex_and_index_status_commands(collection, capsys):
     import json
 
@@ -524,3 +537,41 @@ def test_reindex_and_index_status_commands(collection, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["rows"] == 12 and report["delta"] == 3 and report["plan"] == "IDMap2,Flat"
     assert report["recall_at_10"] == 1.0 and report["age_s"] >= 0 and report["last_error"] is None
+
+
+@pgvector_only
+def test_pgvector_store_sees_new_photos_and_never_returns_deleted_ones(owner, collection, settings):
+    from django.db import connection
+
+    from atelier.pgvectors.models import PhotoVector
+
+    settings.ATELIER_SEARCH_REFRESH_S = 0.0
+    red = unit(encode("red circle")[0])
+    ids = add_photos(collection, [red, *random_vectors(30, seed=47)])
+    assert ids_of(search_photos(user=owner, text="red circle", limit=1)) == [ids[0]]
+    assert PhotoVector.objects.filter(model_id=SMALL).count() == 31, "copied from PhotoEmbedding, the truth"
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN SELECT 1")  # the connection is PostgreSQL with the vector extension
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        assert cursor.fetchone()[0] >= "0.8"
+    Photo.objects.filter(pk=ids[0]).delete()
+    assert not PhotoVector.objects.filter(photo_id=ids[0]).exists(), "gone in the same transaction"
+    assert ids[0] not in ids_of(search_photos(user=owner, text="red circle", limit=31))
+    [new] = add_photos(collection, [red])
+    assert ids_of(search_photos(user=owner, text="red circle", limit=1)) == [new]
+    service = index_module.index_service(SMALL)
+    assert service.stats()["store"] == "pgvector" and len(service.get()) == 31
+
+
+@pgvector_only
+def test_vector_store_command_moves_an_install_both_ways(owner, collection, capsys):
+    from atelier.pgvectors.models import PhotoVector
+    from ml_core.index import snapshot
+
+    ids = add_photos(collection, random_vectors(25, seed=48))
+    call_command("vector_store", "--to", "pgvector")
+    assert "25 vectors" in capsys.readouterr().out
+    assert sorted(PhotoVector.objects.values_list("photo_id", flat=True)) == ids
+    call_command("vector_store", "--to", "faiss", "--drop-pgvector")
+    assert "over 25 vectors" in capsys.readouterr().out and not PhotoVector.objects.exists()
+    assert snapshot.read_manifest(index_root(SMALL)).count == 25
