@@ -108,7 +108,8 @@ def _fill(n: int, model_id: str, dim: int):
     return user
 
 
-def run(n: int, requests: int) -> dict:
+def setup_throwaway() -> tuple[str, str, callable]:
+    """A throwaway database and VAR_DIR in this process's environment (children inherit them), Django set up."""
     spec = _pick_model()
     db_url, drop = _throwaway_database()
     # The library is random vectors, not photos: the model's calibrated relevance cutoff would answer
@@ -120,6 +121,11 @@ def run(n: int, requests: int) -> dict:
     import django
 
     django.setup()
+    return spec, db_url, drop
+
+
+def run(n: int, requests: int) -> dict:
+    spec, db_url, drop = setup_throwaway()
     try:
         return _measure(n, requests, spec, db_url)
     finally:
