@@ -202,19 +202,7 @@ def http_bench(n: int) -> dict | None:
     test client with the demo model (random:atelier-demo-clip while the demo weights are absent).
     Returns None while the platform or its search app cannot be imported or the run fails.
     """
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}"}
-    try:
-        done = subprocess.run([sys.executable, "-m", "atelier.search.benchmark", "--n", str(n)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=3600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"  http bench failed: {exc}")
-        return None
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    if done.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        print(f"  http bench failed (exit {done.returncode}): {done.stderr[-500:]}")
-        return None
-    print("\n".join("  " + line for line in lines[:-1]))
-    return json.loads(lines[-1])
+    return search_scale.run_platform_module("atelier.search.benchmark", ["--n", str(n)], "http bench")
 
 
 # -- driver -------------------------------------------------------------------------------

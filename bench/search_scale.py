@@ -200,17 +200,25 @@ def _pg_measure(conn, xb, xq, truth, truth_filtered, ef_search, HalfVector) -> d
 
 
 # -- searchable after commit ----------------------------------------------------------------------
-def bench_searchable_after(photos: int) -> dict | None:
+def run_platform_module(module: str, args: list[str], label: str, timeout: int = 3600) -> dict | None:
+    """Run ``python -m <module> <args>`` with the platform importable; its last stdout line is JSON.
+
+    Prints its other lines indented; returns None (and says why) when it fails.
+    """
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}"}
     try:
-        done = subprocess.run([sys.executable, "-m", "atelier.search.freshness_bench", "--photos", str(photos)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+        done = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"  searchable-after bench failed: {exc}")
+        print(f"  {label} failed: {exc}")
         return None
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if done.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        print(f"  searchable-after bench failed (exit {done.returncode}): {done.stderr[-800:]}")
+        print(f"  {label} failed (exit {done.returncode}): {done.stderr[-800:]}")
         return None
     print("\n".join("  " + line for line in lines[:-1]))
     return json.loads(lines[-1])
+
+
+def bench_searchable_after(photos: int) -> dict | None:
+    return run_platform_module("atelier.search.freshness_bench", ["--photos", str(photos)], "searchable-after bench")

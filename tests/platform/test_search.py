@@ -575,3 +575,48 @@ def test_vector_store_command_moves_an_install_both_ways(owner, collection, caps
     call_command("vector_store", "--to", "faiss", "--drop-pgvector")
     assert "over 25 vectors" in capsys.readouterr().out and not PhotoVector.objects.exists()
     assert snapshot.read_manifest(index_root(SMALL)).count == 25
+
+
+@faiss_only
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)   # the other process reads what this one commits
+def test_another_process_maps_the_snapshot_finds_new_photos_and_drops_deleted_ones(collection, settings):
+    """A real second process (a web process's index service): it maps the same snapshot file as
+    this one, finds a photo embedded after the snapshot after its next refresh, and stops returning
+    a photo once it is deleted."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    from atelier.search.freshness_bench import vector
+    from tests.platform.services import require_services
+
+    require_services()
+    add_photos(collection, random_vectors(30, seed=60))
+    manifest = publish_snapshot()
+    here = IndexService(SMALL)
+    assert len(here.get()) == 30
+    db = connection.settings_dict
+    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "ATELIER_VAR_DIR": str(settings.VAR_DIR), "ATELIER_CLIP_MODEL": SMALL, "ATELIER_SEARCH_REFRESH_S": "0.2",
+           "PYTHONPATH": os.pathsep.join([str(Path("platform").resolve()), str(Path(".").resolve())])}
+    child = subprocess.Popen([sys.executable, "-m", "atelier.search.freshness_bench", "--serve"], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        index_file = str(index_root(SMALL) / "snapshots" / manifest.name / "index.faiss")
+        for pid in (os.getpid(), child.pid):
+            assert index_file in Path(f"/proc/{pid}/maps").read_text(), "mapped by both, not copied"
+        [new] = add_photos(collection, [vector(7, 128)])
+        child.stdin.write(f"{new} 7\n")
+        child.stdin.flush()
+        assert float(child.stdout.readline()) > 0, "the other process finds the new photo"
+        Photo.objects.filter(pk=new).delete()
+        child.stdin.write(f"gone {new} 7\n")
+        child.stdin.flush()
+        assert float(child.stdout.readline()) > 0, "and stops returning it once deleted"
+    finally:
+        child.stdin.close()
+        child.wait(60)

@@ -18,8 +18,10 @@ import time
 
 import numpy as np
 
+SERVE_TIMEOUT_S = 60.0  # a child gives up (answers -1) after this long
 
-def _vector(seed: int, dim: int) -> np.ndarray:
+
+def vector(seed: int, dim: int) -> np.ndarray:
     v = np.random.default_rng(10_000 + seed).standard_normal(dim).astype(np.float32)
     return v / np.linalg.norm(v)
 
@@ -35,12 +37,16 @@ def serve() -> None:
     service = index_service(model_status().model_id)
     dim = service.get().dim
     print("ready", flush=True)
-    for line in sys.stdin:
-        photo_id, seed = map(int, line.split())
-        query = _vector(seed, dim)
-        while photo_id not in service.get().search(query, 1).ids:
+    for line in sys.stdin:  # "photo_id seed": wait until found; "gone photo_id seed": until no longer found
+        *gone, photo_id, seed = line.split()
+        query, deadline = vector(int(seed), dim), time.monotonic() + SERVE_TIMEOUT_S
+        while (int(photo_id) in service.get().search(query, 1).ids) == bool(gone):
+            if time.monotonic() > deadline:
+                print(-1, flush=True)
+                break
             time.sleep(0.002)
-        print(time.time(), flush=True)
+        else:
+            print(time.time(), flush=True)
 
 
 def run(photos: int, library: int) -> dict:
@@ -81,7 +87,7 @@ def _measure(photos: int, library: int, spec: str) -> dict:
                 photo = Photo.objects.create(collection=collection, sha256=f"{10**9 + i:064x}", filename=f"new_{i}.jpg",
                                              format="jpg", width=1, height=1, bytes=1)
                 PhotoEmbedding.objects.create(photo=photo, model_id=model_id, dim=dim,
-                                              vector=PhotoEmbedding.pack(_vector(i, dim)))
+                                              vector=PhotoEmbedding.pack(vector(i, dim)))
             committed = time.time()
             child.stdin.write(f"{photo.pk} {i}\n")
             child.stdin.flush()
