@@ -97,12 +97,16 @@ class IndexService:
         self._build_requested = -BUILD_REQUEST_EVERY_S
         self.switches = 0  # snapshots opened (tests and status pages read it)
         self.unusable: str | None = None  # why the published snapshot could not be used
+        self._unavailable: str | None = None  # the 503 reason while nothing can serve
 
     # -- public ------------------------------------------------------------------------------
     def get(self) -> LiveIndex:
         """The index, refreshed from the database if due. Raises IndexUnavailable (503)."""
         with self._lock:
-            if self._live is None or time.monotonic() - self._last_refresh >= self.refresh_s:
+            due = time.monotonic() - self._last_refresh >= self.refresh_s
+            if self._live is None and not due and self._unavailable:
+                raise IndexUnavailable(self._unavailable)  # no recount on every request while waiting
+            if self._live is None or due:
                 self.refresh()
             return self._live
 
@@ -138,7 +142,9 @@ class IndexService:
             waiting = embedding_rows(self.model_id).count()
             if waiting > settings.ATELIER_INDEX_DELTA_MAX:
                 self._request_build(f"{waiting} photos and no usable index snapshot")
-                raise IndexUnavailable(self._waiting_reason(waiting))
+                self._unavailable = self._waiting_reason(waiting)
+                raise IndexUnavailable(self._unavailable)
+        self._unavailable = None
         live = LiveIndex(snapshot, model_id=self.model_id, dim=snapshot.manifest.dim if snapshot else model_dim(self.model_id),
                          policy=index_policy())
         self._watermark, self._tomb_cursor, self._recent = watermark, cursor, {}
