@@ -62,9 +62,11 @@ class LiveIndex:
         return removed + len(fresh)
 
     def _refresh_hidden(self) -> None:
-        self._hidden = np.union1d(self._tombstones, self.delta.ids())
+        # only ids the snapshot holds need hiding: each costs one extra result fetched per search
         held = self.snapshot.ids() if self.snapshot is not None else np.zeros(0, np.int64)
-        self._size = len(held) - int(_contains(held, self._hidden).sum()) + len(self.delta)
+        delta = self.delta.ids()
+        self._hidden = np.union1d(self._tombstones, delta[_contains(held, delta)])
+        self._size = len(held) - len(self._hidden) + len(self.delta)
 
     # -- reads --------------------------------------------------------------------------------
     def search(self, query, k: int = 10, *, allow_ids=None) -> Hits:
@@ -87,6 +89,10 @@ class LiveIndex:
     def ids(self) -> np.ndarray:
         held = self.snapshot.ids() if self.snapshot is not None else np.zeros(0, np.int64)
         return np.union1d(np.setdiff1d(held, self._hidden, assume_unique=True), self.delta.ids())
+
+    @property
+    def tombstones(self) -> int:
+        return len(self._tombstones)
 
     def stats(self) -> dict:
         snap = self.snapshot.stats() if self.snapshot is not None else None

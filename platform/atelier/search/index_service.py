@@ -220,8 +220,11 @@ class IndexService:
 
     def _build_reason(self, live: LiveIndex) -> str | None:
         delta, snapshot = len(live.delta), live.snapshot
-        if delta >= max(settings.ATELIER_INDEX_DELTA_REBUILD, 0.05 * (len(snapshot) if snapshot else 0)):
+        threshold = max(settings.ATELIER_INDEX_DELTA_REBUILD, 0.05 * (len(snapshot) if snapshot else 0))
+        if delta >= threshold:
             return f"{delta} photos embedded since the index snapshot"
+        if live.tombstones >= threshold:  # each hidden id costs every search one more result
+            return f"{live.tombstones} photos deleted since the index snapshot"
         if snapshot is not None and len(snapshot):
             total = len(snapshot) + delta
             policy = index_policy()
