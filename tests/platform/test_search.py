@@ -620,3 +620,21 @@ def test_another_process_maps_the_snapshot_finds_new_photos_and_drops_deleted_on
     finally:
         child.stdin.close()
         child.wait(60)
+
+
+@pgvector_only
+def test_pgvector_searches_use_the_models_hnsw_index(owner, collection):
+    from django.db import connection
+    from django.db.models.functions import Cast
+    from pgvector.django import CosineDistance, HalfVectorField
+
+    add_photos(collection, random_vectors(50, seed=49))
+    store = index_module.index_service(SMALL).get()
+    typed = Cast("embedding", HalfVectorField(dimensions=store.dim))
+    query = store._rows().annotate(d=CosineDistance(typed, random_vectors(1, seed=50)[0].tolist())).order_by("d")[:5]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a 50-row table would be scanned otherwise
+        sql, params = query.query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert store.index_name in plan, plan
