@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 BASE_DIR = REPO_DIR
@@ -274,15 +275,31 @@ LOGGING = {
 }
 
 # --- Search ---------------------------------------------------------------------------------
-# Seconds between looks for newly embedded photos (per web process); deleted photos are swept
-# from the index this often; visible-photo id lists are recounted this often.
+# Seconds between looks for newly embedded photos, deletions and a new index snapshot (per web
+# process); visible-photo id lists are recounted every ALLOW_TTL_S.
 ATELIER_SEARCH_REFRESH_S = float(os.environ.get("ATELIER_SEARCH_REFRESH_S", 1.0))
-ATELIER_SEARCH_SWEEP_S = float(os.environ.get("ATELIER_SEARCH_SWEEP_S", 300.0))
 ATELIER_SEARCH_ALLOW_TTL_S = float(os.environ.get("ATELIER_SEARCH_ALLOW_TTL_S", 60.0))
 # Relevance cutoff for text queries (cosine); unset: the calibrated value of the model, if any.
 ATELIER_SEARCH_MIN_SCORE = float(os.environ["ATELIER_SEARCH_MIN_SCORE"]) if os.environ.get("ATELIER_SEARCH_MIN_SCORE") else None
 # Results closer than this (cosine) to a better one are collapsed into it.
 ATELIER_SEARCH_DUPLICATE_COSINE = float(os.environ.get("ATELIER_SEARCH_DUPLICATE_COSINE", 0.98))
+# The index: snapshots built by a worker (`build_search_index` job, `gpu` queue), mapped read-only
+# by every process, plus an in-memory delta of what was embedded since (see docs/search.md).
+ATELIER_INDEX_FLAT_THRESHOLD = env_int("ATELIER_INDEX_FLAT_THRESHOLD", 20_000)  # exact below this
+ATELIER_INDEX_MEMORY_MB = env_int("ATELIER_INDEX_MEMORY_MB", 4096)  # budget of one snapshot's codes
+ATELIER_INDEX_RECALL_TARGET = float(os.environ.get("ATELIER_INDEX_RECALL_TARGET", 0.95))  # else refused
+ATELIER_INDEX_DELTA_REBUILD = env_int("ATELIER_INDEX_DELTA_REBUILD", 10_000)  # delta rows that ask for a build
+ATELIER_INDEX_DELTA_MAX = env_int("ATELIER_INDEX_DELTA_MAX", 50_000)  # above this without a snapshot: 503
+ATELIER_FAISS_THREADS = env_int("ATELIER_FAISS_THREADS", 1)  # OpenMP threads per search
+ATELIER_FAISS_BUILD_THREADS = env_int("ATELIER_FAISS_BUILD_THREADS", 0)  # per build; 0: every core
+# Where vectors live: "faiss" (snapshots on this machine) or "pgvector" (PostgreSQL with the
+# vector extension; installs the `pgvectors` app, whose migration creates the extension).
+ATELIER_VECTOR_STORE = os.environ.get("ATELIER_VECTOR_STORE", "faiss")
+if ATELIER_VECTOR_STORE not in ("faiss", "pgvector"):
+    raise ImproperlyConfigured(f"ATELIER_VECTOR_STORE must be faiss or pgvector, not {ATELIER_VECTOR_STORE!r}")
+if ATELIER_VECTOR_STORE == "pgvector":
+    INSTALLED_APPS.append("atelier.pgvectors")
+ATELIER_PGVECTOR_EF_SEARCH = env_int("ATELIER_PGVECTOR_EF_SEARCH", 100)  # HNSW candidates per search
 
 # --- Tagging --------------------------------------------------------------------------------
 # Default cutoff of a multi-label tag: mean + K·std of its cosine scores over the collection.

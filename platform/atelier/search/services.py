@@ -29,7 +29,7 @@ from atelier.library.selectors import access_photo
 from atelier.library.services import InvalidInput
 from atelier.search import cutoffs, filters, query
 from atelier.search.allow import allow_cache
-from atelier.search.index_service import index_service
+from atelier.search.index_service import IndexUnavailable, index_service
 from atelier.search.keywords import keyword_matches
 from ml_core.index import AllowList
 
@@ -217,7 +217,10 @@ def _rank(model_id, vector, allow, window, *, exclude, cutoff, keyword_ids):
     source photo thinned the page out. Returns (hits, duplicates, exhausted).
     """
     service = index_service(model_id)
-    index = service.get()
+    try:
+        index = service.get()
+    except IndexUnavailable as exc:
+        raise SearchUnavailable(str(exc)) from None
     fetch = min(max(2 * window + 10, 32), max(len(index), 1))
     while True:
         found = index.search(vector, fetch, allow_ids=allow) if len(index) else None
