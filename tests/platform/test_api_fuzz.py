@@ -44,7 +44,21 @@ def seeded(make_user, collection, owner):
     return owner
 
 
-def test_api_conforms_to_its_schema_under_fuzzing(seeded, settings):
+@pytest.fixture
+def connection_kept_between_requests():
+    """The WSGI handler closes the database connection after each request; the test's transaction
+    lives on that connection, so keep it open as Django's own test client does."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_api_conforms_to_its_schema_under_fuzzing(seeded, settings, connection_kept_between_requests):
     from atelier.wsgi import application
 
     settings.DEBUG = False
