@@ -33,7 +33,7 @@ def test_the_extras_choose_one_faiss_build():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert not [d for d in project["dependencies"] if d.startswith("faiss")]
     extras = project["optional-dependencies"]
-    assert extras["cpu"] == ["faiss-cpu>=1.9"]
+    assert extras["cpu"] == ["faiss-cpu>=1.11"]
     assert extras["gpu"] == [f"faiss-gpu-cu12=={lock('requirements-gpu.lock')['faiss-gpu-cu12']}"]
     assert project["scripts"]["atelier"] == "atelier.cli:main"
 
