@@ -49,14 +49,15 @@ def job_durations():
 
 
 def index_age_seconds() -> dict[str, float]:
+    """{model id: age of the published search index snapshot} (search.indexing.index_status)."""
     from atelier.embeddings.services import model_status
-    from atelier.search.index_service import index_path
+    from atelier.search.indexing import index_status
 
     status = model_status()
     if not status.ready:
         return {}
-    path = index_path(status.model_id)
-    return {status.model_id: time.time() - path.stat().st_mtime} if path.exists() else {}
+    age = index_status(status.model_id).get("age_s")
+    return {status.model_id: float(age)} if age is not None else {}
 
 
 class AtelierCollector:

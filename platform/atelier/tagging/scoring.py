@@ -31,16 +31,21 @@ def vectors_of(collection_id: int, model_id: str):
     return PhotoEmbedding.objects.filter(model_id=model_id, vector__isnull=False, photo__collection_id=collection_id)
 
 
-def fixed_cutoff(tag: Tag) -> float | None:
-    """A cutoff that needs no statistics: set by a person, or learned from decisions."""
-    return tag.threshold if tag.threshold is not None else tag.learned_threshold
+def fixed_cutoffs(tags: list[Tag], collection_id: int) -> dict[int, float]:
+    """Cutoffs that need no statistics: set by a person, else learned from this collection's decisions."""
+    from atelier.tagging.selectors import learned_thresholds
+
+    learned = learned_thresholds(collection=collection_id, tags=tags)
+    return {t.pk: t.threshold if t.threshold is not None else learned[t.pk]
+            for t in tags if t.threshold is not None or t.pk in learned}
 
 
-def plan_entry(vocabulary: Vocabulary, tags: list[Tag]) -> dict:
+def plan_entry(vocabulary: Vocabulary, tags: list[Tag], collection_id: int) -> dict:
     exclusive = vocabulary.mode == Vocabulary.Mode.EXCLUSIVE
     matrix_tags = list(vocabulary.tags.all()) if exclusive else tags
+    fixed = fixed_cutoffs(tags, collection_id)
     return {"vocabulary": vocabulary.pk, "tags": [t.pk for t in tags], "matrix": [t.pk for t in matrix_tags],
-            "exclusive": exclusive, "needs_stats": not exclusive and any(fixed_cutoff(t) is None for t in tags)}
+            "exclusive": exclusive, "needs_stats": not exclusive and any(t.pk not in fixed for t in tags)}
 
 
 class TagPhotos(ShardedJob):
@@ -149,9 +154,8 @@ class TagPhotos(ShardedJob):
             if data:
                 stats = stats + TagStats.from_json(data)
         spread = stats.cutoffs(settings.ATELIER_TAG_STD_K)
-        by_id = {t.pk: t for t in tags}
-        return {str(t): fixed_cutoff(by_id[t]) if fixed_cutoff(by_id[t]) is not None else float(spread[j])
-                for j, t in enumerate(entry["matrix"])}
+        fixed = fixed_cutoffs(tags, job.collection_id)
+        return {str(t): fixed.get(t, float(spread[j])) for j, t in enumerate(entry["matrix"])}
 
 
 def read_block(rows, block: int):

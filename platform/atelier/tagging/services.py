@@ -330,7 +330,8 @@ def start_tagging_job(*, user, collection: Collection, force: bool = False) -> i
     model_id = current_model_id()
     if force:
         TagScoring.objects.filter(collection=collection).delete()
-    plan = [plan_entry(v, stale_tags(v, collection, model_id)) for v in stale_vocabularies(collection, model_id)]
+    plan = [plan_entry(v, stale_tags(v, collection, model_id), collection.pk)
+            for v in stale_vocabularies(collection, model_id)]
     if not plan:
         return None
     rows = vectors_of(collection.pk, model_id)
