@@ -14,6 +14,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 BASE_DIR = REPO_DIR
+# A checkout has manage.py at its root; an installed package (`pip install .`) carries frontend/
+# inside itself and finds the plugins package where it was installed.
+IN_CHECKOUT = (REPO_DIR / "manage.py").is_file()
+FRONTEND_DIR = REPO_DIR / "frontend" if IN_CHECKOUT else Path(__file__).resolve().parent / "frontend"
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -28,7 +32,7 @@ ATELIER_MODE = os.environ.get("ATELIER_MODE", "production" if os.environ.get("DA
 DEMO_MODE = ATELIER_MODE == "demo"
 
 DEBUG = env_bool("DEBUG", DEMO_MODE)
-VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", REPO_DIR / "var"))
+VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", REPO_DIR / "var" if IN_CHECKOUT else Path.cwd() / "var"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 from atelier.core.secret import embedded_secret_key  # noqa: E402
@@ -46,7 +50,7 @@ TLS_PROXY = env_bool("ATELIER_TLS_PROXY", False)
 if TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", TLS_PROXY)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes talk plain HTTP to the web process
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^readyz$", r"^metrics$"]  # probes and scrapers talk plain HTTP
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if TLS_PROXY else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", TLS_PROXY)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", TLS_PROXY)
@@ -81,6 +85,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "atelier.core.metrics.metrics_middleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -98,7 +103,9 @@ MIDDLEWARE = [
 # Plugins: found before Django starts, installed as apps (docs/plugins.md).
 from atelier.pluginhost.discovery import discover  # noqa: E402
 
-ATELIER_PLUGINS = discover(REPO_DIR / "plugins", disabled={
+import plugins as _plugins_package  # noqa: E402
+
+ATELIER_PLUGINS = discover(Path(_plugins_package.__file__).resolve().parent, disabled={
     n.strip() for n in os.environ.get("ATELIER_PLUGINS_DISABLED", "").split(",") if n.strip()})
 INSTALLED_APPS += ATELIER_PLUGINS.apps
 
@@ -109,7 +116,7 @@ ASGI_APPLICATION = "atelier.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [REPO_DIR / "frontend" / "templates"],
+        "DIRS": [FRONTEND_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -152,7 +159,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [REPO_DIR / "frontend" / "static"]
+STATICFILES_DIRS = [FRONTEND_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"  # `manage.py collectstatic` fills it for production
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve frontend/static directly too: no build step needed
@@ -183,7 +190,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# `/metrics` (Prometheus): readable with `Authorization: Bearer <this>`; unset: staff and localhost only.
+ATELIER_METRICS_TOKEN = os.environ.get("ATELIER_METRICS_TOKEN", "")
 ATELIER_CHUNK_SECONDS = float(os.environ.get("ATELIER_CHUNK_SECONDS", 20))
+# Sharded jobs (embedding, tagging): rows per id-range shard, and how many workers share one job.
+ATELIER_SHARD_SIZE = env_int("ATELIER_SHARD_SIZE", 4096)
+ATELIER_JOB_LANES = env_int("ATELIER_JOB_LANES", 4)
 ATELIER_TASK_MAX_RETRIES = env_int("ATELIER_TASK_MAX_RETRIES", 3)
 
 # The cache holds sign-in failures and API throttles: Redis, shared by every web process, in
@@ -209,6 +221,7 @@ ATELIER_MAX_ZIP_RATIO = env_int("ATELIER_MAX_ZIP_RATIO", 100)
 ATELIER_THUMB_SIZES = {"grid": 320, "large": 1280}
 # Test/chaos knob: seconds each thumbnail waits, so a test can kill a worker mid-job.
 ATELIER_THUMBNAIL_DELAY_S = float(os.environ.get("ATELIER_THUMBNAIL_DELAY_S", 0))
+ATELIER_EMBED_DELAY_S = float(os.environ.get("ATELIER_EMBED_DELAY_S", 0))  # the same, per embedding batch
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -218,7 +231,11 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("ATELIER_MAX_FILES_PER_REQUEST", 500)
 # Which CLIP model embeds photos and queries: "demo" (bundled), an open_clip name with a pretrained
 # tag ("ViT-B-32/laion2b_s34b_b79k"), "hf-hub:org/repo", or "file:/path/ckpt.pt?arch=ViT-B-32".
 ATELIER_CLIP_MODEL = os.environ.get("ATELIER_CLIP_MODEL", "demo")
-ATELIER_EMBED_BATCH = env_int("ATELIER_EMBED_BATCH", 64)
+# The torch device of every model in a worker ("cpu", "cuda", "cuda:1"; empty: CUDA when present),
+# and the batch size per device type (embedding, generation); ATELIER_EMBED_BATCH overrides both.
+ATELIER_DEVICE = os.environ.get("ATELIER_DEVICE", "").strip()
+ATELIER_BATCH_SIZES = {"cpu": env_int("ATELIER_BATCH_CPU", 64), "cuda": env_int("ATELIER_BATCH_CUDA", 128)}
+ATELIER_EMBED_BATCH = env_int("ATELIER_EMBED_BATCH", 0)
 
 # --- Sign-in: throttling (django-axes) and API tokens (django-rest-knox) -----------------------
 # After ATELIER_LOGIN_FAILURE_LIMIT failed sign-ins (web /login/ or /api/auth/token/) for one account,
@@ -306,6 +323,11 @@ ATELIER_PGVECTOR_EF_SEARCH = env_int("ATELIER_PGVECTOR_EF_SEARCH", 100)  # HNSW 
 ATELIER_TAG_STD_K = float(os.environ.get("ATELIER_TAG_STD_K", 1.0))
 # Decided examples (accepted + rejected, both kinds) a tag needs before its cutoff is learned.
 ATELIER_TAG_MIN_DECISIONS = env_int("ATELIER_TAG_MIN_DECISIONS", 2)
+# The tagging job: rows (stored vectors) per shard, rows scored at once (memory: rows × tags floats),
+# and the most suggestions kept per tag and collection (the most confident; 0: no cap).
+ATELIER_TAG_SHARD_SIZE = env_int("ATELIER_TAG_SHARD_SIZE", 65536)
+ATELIER_TAG_BLOCK = env_int("ATELIER_TAG_BLOCK", 8192)
+ATELIER_TAG_SUGGESTIONS_PER_TAG = env_int("ATELIER_TAG_SUGGESTIONS_PER_TAG", 1000)
 # Tag new photos as soon as they are embedded.
 ATELIER_TAG_ON_EMBED = env_bool("ATELIER_TAG_ON_EMBED", True)
 # Register the `tags` search filter (photos with an accepted tag of that name).

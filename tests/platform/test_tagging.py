@@ -102,11 +102,8 @@ def test_only_changed_tags_are_rescored(owner, collection, colour_photos, django
     green = Tag.objects.get(vocabulary=vocab, name="green")
     services.do_update_tag(user=owner, tag=green, synonyms=["emerald"])
     assert [t.name for t in services.stale_tags(vocab, collection, SMALL)] == ["green"]
-    scored = []
-    original = services.score_vocabulary
-    monkeypatch.setattr(services, "score_vocabulary", lambda **kw: scored.append(kw) or original(**kw))
     job = run_job(owner, collection, django_capture_on_commit_callbacks)
-    assert job.state == "succeeded" and len(scored) == 1
+    assert job.state == "succeeded" and [e["tags"] for e in job.params["plan"]] == [[green.pk]]
     assert set(PhotoTag.objects.filter(tag__name="red").values_list("pk", flat=True)) == red_rows  # untouched
     assert TagScoring.objects.get(tag=green).version == 2
     services.do_update_tag(user=owner, tag=green, threshold=0.99)  # a new cutoff: selected again
@@ -119,7 +116,14 @@ def test_new_photos_are_tagged_when_embedded(owner, collection, colour_photos, d
                                   min_probability=0.3)
     run_job(owner, collection, django_capture_on_commit_callbacks)
     new = add_photos(collection, [near(tag_vectors(["green"])[0], np.random.default_rng(5))], start=100)
-    photos_embedded.send(sender=PhotoEmbedding, photo_ids=[new[0].pk], model_id=SMALL)
+    with django_capture_on_commit_callbacks(execute=False) as handed_on:
+        photos_embedded.send(sender=PhotoEmbedding, photo_ids=[new[0].pk], model_id=SMALL)
+    assert not PhotoTag.objects.filter(photo=new[0]).exists(), "not tagged inline on the embedding worker"
+    assert len(handed_on) == 1
+    from atelier.tagging.tasks import tag_embedded_photos
+
+    assert tag_embedded_photos.queue_name == "io"
+    handed_on[0]()  # the io task runs after the embedding batch commits
     assert PhotoTag.objects.get(photo=new[0]).tag.name == "green"
 
 

@@ -85,3 +85,10 @@ def health_report() -> dict:
 
 def _safe_url(url: str) -> str:
     return url.split("@")[-1] if "@" in url else url
+
+
+def readiness_report() -> dict:
+    """What must work before a web process takes traffic: the database, the broker, the model."""
+    model = clip_model()
+    checks = {"database": check_database(), "broker": check_broker(), "clip_model": {"ok": model["ready"], **model}}
+    return {"ok": all(c["ok"] for c in checks.values()), **checks}

@@ -121,9 +121,9 @@ def _model_id() -> str:
 
 
 def _engine():
-    from ml_core.clip import get_engine
+    from atelier.embeddings.services import worker_engine
 
-    return get_engine(settings.ATELIER_CLIP_MODEL)
+    return worker_engine()  # the same engine as the in-process worker's: one model in memory
 
 
 def _query_vector(*, user, model_id, text, image, similar_to):

@@ -217,9 +217,9 @@ def current_model_id() -> str:
 
 
 def _engine(model_id: str):
-    from ml_core.clip import get_engine
+    from atelier.embeddings.services import worker_engine
 
-    engine = get_engine(settings.ATELIER_CLIP_MODEL)
+    engine = worker_engine()
     if engine.model_id != model_id:
         raise TaggingUnavailable(f"the configured CLIP model is now {engine.model_id}, not {model_id}")
     return engine
@@ -259,7 +259,9 @@ def _cutoff(tag: Tag, cos: np.ndarray, learned: float | None) -> float:
 def score_vocabulary(*, vocabulary: Vocabulary, collection: Collection, model_id: str,
                      photo_ids: list[int] | None = None, tags: list[Tag] | None = None) -> int:
     """Writes suggestions of `tags` (default: the stale ones) for the collection's photos (or only
-    `photo_ids`, with the cutoffs remembered from the last full scoring). Returns suggestions written."""
+    `photo_ids`, with the cutoffs remembered from the last full scoring). Returns suggestions written.
+    In one step and in memory: for new photos and small collections; the `tag_photos` job scores
+    collections of any size in shards (tagging.scoring)."""
     from ml_core.zeroshot import select
 
     full = photo_ids is None
@@ -316,21 +318,28 @@ def stale_vocabularies(collection: Collection, model_id: str) -> list[Vocabulary
 
 
 def start_tagging_job(*, user, collection: Collection, force: bool = False) -> int | None:
-    """A `gpu` job scoring the collection's stale vocabularies (all of them with `force`)."""
-    from atelier.jobs.dispatch import enqueue
+    """A sharded `gpu` job scoring the collection's stale vocabularies (all of them with `force`)."""
+    from django.db.models import Max
+
     from atelier.jobs.services import create_job
+    from atelier.jobs.shards import lanes_for
+    from atelier.tagging.scoring import plan_entry, vectors_of
     from atelier.tagging.tasks import tag_photos
 
     check_admin(user, collection)
     model_id = current_model_id()
     if force:
         TagScoring.objects.filter(collection=collection).delete()
-    total = len(stale_vocabularies(collection, model_id))
-    if total == 0:
+    plan = [plan_entry(v, stale_tags(v, collection, model_id), collection.pk)
+            for v in stale_vocabularies(collection, model_id)]
+    if not plan:
         return None
-    job = create_job(owner=user, kind="tag_photos", total=total, collection=collection,
-                     params={"model_id": model_id}, message="tagging")
-    transaction.on_commit(lambda: enqueue(tag_photos, job_id=job.pk))
+    rows = vectors_of(collection.pk, model_id)
+    params = {"model_id": model_id, "plan": plan, "max_id": rows.aggregate(m=Max("pk"))["m"] or 0,
+              "lanes": lanes_for(rows.count(), settings.ATELIER_TAG_SHARD_SIZE)}
+    job = create_job(owner=user, kind="tag_photos", total=len(plan), collection=collection, params=params,
+                     message="tagging")
+    tag_photos.start(job)
     return job.pk
 
 
