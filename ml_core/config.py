@@ -26,7 +26,7 @@ class MLConfig:
 
 # field -> environment variable (README's settings table documents each).
 ENV = {"clip_model": "ATELIER_CLIP_MODEL", "demo_weights_dir": "ATELIER_CLIP_DEMO_DIR",
-       "device": "ATELIER_CLIP_DEVICE", "torch_threads": "ATELIER_TORCH_THREADS"}
+       "device": "ATELIER_DEVICE", "torch_threads": "ATELIER_TORCH_THREADS"}
 
 _current = MLConfig()
 

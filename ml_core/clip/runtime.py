@@ -29,7 +29,7 @@ def available_cpus() -> int:
 
 
 def pick_device(requested: str | torch.device | None = None) -> torch.device:
-    """``requested``, else ``ATELIER_CLIP_DEVICE``, else CUDA when present, else CPU."""
+    """``requested``, else the config's ``device``, else CUDA when present, else CPU."""
     choice = requested or current_config().device or None
     if choice is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -12,7 +12,7 @@ settings load, before Django's models exist.
 - jobs: `job_task`, `Step`, `Job`, `create_job`, `do_set_progress`, `is_cancelled`, `enqueue`
 - library: `Photo`, `Collection`, `access_collection`, `access_photo`, `visible_collections`,
   `can_view`, `can_edit`, `ingest_one`, `start_processing_job`, `Rejected`
-- embeddings: `model_status`, `stored_vectors`, `configured_engine` (the platform's CLIP engine)
+- embeddings: `model_status`, `stored_vectors`, `worker_engine` (the platform's CLIP engine), `worker_device`
 - errors and input checks: `InvalidInput`, `PermissionDenied`, `found_or_404`, `clean_id`, `clean_text`,
   `body_object` (an API request's JSON object body), `api_page_bounds` (limit/offset of a list)
 """
@@ -35,7 +35,7 @@ _EXPORTS = {
     "ingest_one": "atelier.library.ingest", "start_processing_job": "atelier.library.ingest",
     "Rejected": "atelier.library.ingest",
     "model_status": "atelier.embeddings.services", "stored_vectors": "atelier.embeddings.services",
-    "configured_engine": "atelier.embeddings.services",
+    "worker_engine": "atelier.embeddings.services", "worker_device": "atelier.core.devices",
     "InvalidInput": "atelier.library.services", "PermissionDenied": "atelier.library.services",
     "found_or_404": "atelier.api.errors",
     "clean_id": "atelier.core.validation", "clean_text": "atelier.library.services",

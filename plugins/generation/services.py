@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 
-from atelier.plugin_api import (InvalidInput, Job, PermissionDenied, Rejected, can_edit, clean_text, configured_engine,
+from atelier.plugin_api import (InvalidInput, Job, PermissionDenied, Rejected, can_edit, clean_text, worker_engine,
                                 create_job, do_set_progress, enqueue, first_by_name, ingest_one, is_cancelled,
                                 plugin_setting, start_processing_job)
 from plugins.generation.backends import SamplingSettings
@@ -62,7 +62,7 @@ def ready_backend(name: str):
 
 
 def clip_engine():
-    return configured_engine()
+    return worker_engine()
 
 
 # ------------------------------------------------------------------------------ requests
@@ -238,7 +238,7 @@ def run_generation_step(job: Job, deadline: float):
     if not generation.model_version or not generation.clip_model:
         generation.model_version, generation.clip_model = backend.model_version(), engine.model_id
         generation.save(update_fields=["model_version", "clip_model"])
-    total, batch_size = generation.candidates, int(setting("batch_size"))
+    total, batch_size = generation.candidates, getattr(backend, "batch_size", None) or int(setting("batch_size"))
     done = generation.candidate_set.count()
     last_preview = [0.0]
 

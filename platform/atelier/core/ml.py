@@ -10,6 +10,6 @@ def ml_config() -> MLConfig:
     return MLConfig(
         clip_model=settings.ATELIER_CLIP_MODEL,
         demo_weights_dir=Path(settings.ATELIER_CLIP_DEMO_DIR).expanduser() if settings.ATELIER_CLIP_DEMO_DIR else defaults.demo_weights_dir,
-        device=settings.ATELIER_CLIP_DEVICE,
+        device=settings.ATELIER_DEVICE or None,
         torch_threads=settings.ATELIER_TORCH_THREADS,
     )
