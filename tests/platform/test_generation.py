@@ -207,7 +207,7 @@ def test_min_dalle_readiness_names_the_missing_weights(monkeypatch, tmp_path):
     (tmp_path / "dalle_bart_mega").mkdir()
     (tmp_path / "dalle_bart_mega" / "vocab.json").write_text("{}")
     reason = backends.MinDalleBackend(tmp_path).readiness().reason
-    assert "merges.txt" in reason and "vqgan.detokenizer.pt" in reason and "vocab.json" not in reason
+    assert "merges.txt" in reason and "vqgan/detoker.pt" in reason and "vocab.json" not in reason
 
 
 def test_history_lists_newest_first_with_everything_to_restore(api, django_capture_on_commit_callbacks):
