@@ -1,5 +1,7 @@
 // Drag-and-drop upload with a progress bar per file. Each file is its own request, so one bad
 // file is reported with its reason while the others go through.
+import { photoTile } from "./tiles.js";
+
 const zone = document.getElementById("upload");
 const list = document.getElementById("upload-list");
 const grid = document.getElementById("photo-grid");
@@ -60,12 +62,15 @@ function setResult(row, kind, message) {
 }
 
 function addTile(id, filename) {
-  grid.querySelector(".empty")?.remove();
-  const tile = document.createElement("a");
-  tile.className = "tile";
-  tile.href = `/photos/${id}/`;
-  tile.dataset.photo = id;
-  tile.title = filename;
-  tile.innerHTML = `<span class="tile-pending" data-pending="1">processing…</span>`;
-  grid.prepend(tile);
+  // New photos go first, under "Just added", until the next load sorts them into the timeline.
+  document.getElementById("timeline-end").textContent = "";
+  let section = grid.querySelector('.day-group[data-group="new"]');
+  if (!section) {
+    section = document.createElement("section");
+    section.className = "day-group";
+    section.dataset.group = "new";
+    section.innerHTML = `<h2>Just added</h2><div class="grid"></div>`;
+    grid.prepend(section);
+  }
+  if (!grid.querySelector(`.tile[data-photo="${id}"]`)) section.querySelector(".grid").prepend(photoTile({ id, filename }));
 }

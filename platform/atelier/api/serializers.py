@@ -32,7 +32,7 @@ class PhotoSerializer(serializers.ModelSerializer):
     class Meta:
         model = Photo
         fields = ["id", "collection", "filename", "title", "caption", "format", "width", "height", "bytes",
-                  "taken_at", "created_at", "sha256", "thumbs_ready", "process_error", "thumbnail_url", "original_url"]
+                  "taken_at", "created_at", "shown_at", "sha256", "thumbs_ready", "process_error", "thumbnail_url", "original_url"]
         read_only_fields = [f for f in fields if f not in ("title", "caption")]
 
     def get_thumbnail_url(self, photo) -> str:

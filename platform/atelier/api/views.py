@@ -7,7 +7,6 @@ from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,7 +17,7 @@ from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
 from atelier.jobs import selectors as job_selectors
 from atelier.jobs import services as job_services
-from atelier.library import permissions, selectors, services
+from atelier.library import permissions, selectors, services, timeline
 from atelier.library.ingest import do_ingest_files
 from atelier.library.models import Collection
 
@@ -31,6 +30,11 @@ def _int_id(value, name: str = "id") -> int:
     if number < 1 or number > 2**62:
         raise NotFound()
     return number
+
+
+def _paging_error(exc: Exception) -> ValidationError:
+    name, _, message = str(exc).partition(": ")
+    return ValidationError({name: message})
 
 
 class TokenView(APIView):
@@ -133,14 +137,53 @@ class PhotoViewSet(ViewSet):
     def _get(self, request, pk):
         return found_or_404(selectors.access_photo(user=request.user, photo_id=_int_id(pk)), "photo")
 
-    @extend_schema(parameters=[OpenApiParameter("collection", int, description="only this collection's photos")])
+    def _timeline_scope(self, request):
+        params = request.query_params
+        if "offset" in params:
+            raise ValidationError({"offset": "this list pages by cursor: follow `next` (or pass `cursor`)"})
+        collection = None
+        if "collection" in params:
+            collection = self._collection(request, params["collection"])
+        return selectors.timeline_photos(user=request.user, collection=collection, tags=params.getlist("tag"))
+
+    def _collection(self, request, value):
+        return found_or_404(selectors.access_collection(user=request.user, collection_id=_int_id(value, "collection")),
+                            "collection")
+
+    @extend_schema(parameters=[
+        OpenApiParameter("collection", int, description="only this collection's photos"),
+        OpenApiParameter("sort", str, enum=[*timeline.SORTS], description="taken (EXIF date, else added; default), added or title"),
+        OpenApiParameter("cursor", str, description="the `next_cursor` of the previous page"),
+        OpenApiParameter("limit", int, description=f"photos per page, 1-{timeline.MAX_LIMIT} (default {timeline.DEFAULT_LIMIT})"),
+        OpenApiParameter("tag", str, many=True, description="only photos with any of these accepted tags"),
+    ])
     def list(self, request):
-        qs = selectors.photos_visible_to(request.user)
-        if "collection" in request.query_params:
-            qs = qs.filter(collection_id=_int_id(request.query_params["collection"], "collection"))
-        paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(qs.order_by("-created_at", "-id"), request, view=self)
-        return paginator.get_paginated_response(s.PhotoSerializer(page, many=True).data)
+        try:
+            photos = self._timeline_scope(request)
+            sort = timeline.check_sort(request.query_params.get("sort"))
+            limit = timeline.check_limit(request.query_params.get("limit"))
+            page = timeline.timeline_page(photos=photos, sort=sort, cursor=request.query_params.get("cursor"), limit=limit)
+        except timeline.InvalidPaging as exc:
+            raise _paging_error(exc) from None
+        following = None
+        if page.next_cursor:
+            query = request.query_params.copy()
+            query["cursor"] = page.next_cursor
+            following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        return Response({"count": photos.count(), "next": following, "next_cursor": page.next_cursor,
+                         "results": s.PhotoSerializer(page.photos, many=True).data})
+
+    @extend_schema(parameters=[OpenApiParameter("collection", int), OpenApiParameter("sort", str, enum=[*timeline.DATE_SORTS]),
+                               OpenApiParameter("tag", str, many=True)],
+                   responses={200: dict})
+    @action(detail=False, methods=["get"])
+    def months(self, request):
+        """Months with photos, newest first, each with its count and the cursor that starts the list there."""
+        try:
+            return Response({"months": timeline.month_index(photos=self._timeline_scope(request),
+                                                            sort=request.query_params.get("sort"))})
+        except timeline.InvalidPaging as exc:
+            raise _paging_error(exc) from None
 
     def retrieve(self, request, pk=None):
         return Response(s.PhotoSerializer(self._get(request, pk)).data)

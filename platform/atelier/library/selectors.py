@@ -20,3 +20,14 @@ def access_collection(*, user, collection_id) -> Collection | None:
     if collection is None or not can_view(user, collection):
         return None
     return collection
+
+
+def timeline_photos(*, user, collection: Collection | None = None, tags: list[str] | None = None):
+    """The photos a timeline lists: one collection's (already access-checked) or every visible one,
+    narrowed to photos with any of ``tags`` accepted (the tagging app's `tags` filter)."""
+    photos = collection.photos.all() if collection is not None else photos_visible_to(user)
+    if tags:
+        from atelier.search.filters import apply_filters
+
+        photos = apply_filters(photos, {"tags": tags})
+    return photos

@@ -11,6 +11,9 @@ from atelier.library.models import Collection, Membership
 from atelier.pluginhost.manager import page_panels
 
 
+TIMELINE_SORTS = [("taken", "Date taken"), ("added", "Date added"), ("title", "Title")]
+
+
 def home(request):
     return redirect("collections" if request.user.is_authenticated else "login")
 
@@ -35,14 +38,19 @@ def collection(request, collection_id: int):
     if found is None:
         raise Http404("no such collection")
     role = permissions.collection_role(request.user, found)
-    photos = found.photos.order_by("-created_at", "-id")[:500]
     members = found.memberships.select_related("user") if permissions.can_admin(request.user, found) else None
     context = {
-        "collection": found, "photos": photos, "role": role, "members": members, "roles": Membership.Role.values,
+        "collection": found, "role": role, "sorts": TIMELINE_SORTS, "members": members, "roles": Membership.Role.values,
         "can_edit": permissions.can_edit(request.user, found), "can_admin": permissions.can_admin(request.user, found),
     }
     context["plugin_panels"] = page_panels("collection", request, context)
     return render(request, "library/collection.html", context)
+
+
+@login_required
+def timeline(request):
+    """Every photo the user may view, as one date-grouped timeline (filled by timeline.js)."""
+    return render(request, "library/timeline.html", {"sorts": TIMELINE_SORTS})
 
 
 @login_required
