@@ -23,14 +23,16 @@ def seed(collection, n, *, start=datetime(2024, 3, 31, 12, tzinfo=UTC), step=tim
 
 
 def walk(api, **params):
-    ids, cursor, pages = [], None, 0
+    ids, cursor, pages, count = [], None, 0, None
     while True:
         body = api.get("/api/photos/", {**params, **({"cursor": cursor} if cursor else {})}).json()
+        count = body["count"] if count is None else count  # the first page carries the count
+        assert pages == 0 or body["count"] is None
         ids += [p["id"] for p in body["results"]]
         pages += 1
         cursor = body["next_cursor"]
         if not cursor:
-            return ids, body["count"], pages
+            return ids, count, pages
 
 
 @pytest.mark.parametrize("sort", ["taken", "added", "title"])

@@ -9,11 +9,11 @@ const monthNav = document.getElementById("month-index");
 const countLine = document.getElementById("photo-count");
 const endLine = document.getElementById("timeline-end");
 const sortSelect = document.getElementById("timeline-sort");
-const PAGE = 200;
+const PAGE = 400;
 const AHEAD = 1600; // px below the viewport at which the next page is fetched
 
 const params = new URLSearchParams(location.search);
-const state = { sort: params.get("sort") || "taken", cursor: null, done: false, loading: null, index: 0, generation: 0 };
+const state = { sort: params.get("sort") || "taken", cursor: null, done: false, loading: null, index: 0, generation: 0, shown: new Set() };
 sortSelect.value = state.sort;
 
 function listUrl(base, extra) {
@@ -56,7 +56,8 @@ function groupFor(photo) {
 
 function render(photos) {
   for (const photo of photos) {
-    if (groups.querySelector(`.tile[data-photo="${photo.id}"]`)) continue; // never show a photo twice
+    if (state.shown.has(photo.id) || groups.querySelector(`.day-group[data-group="new"] .tile[data-photo="${photo.id}"]`)) continue; // never twice
+    state.shown.add(photo.id);
     const tile = photoTile(photo);
     tile.dataset.index = state.index++;
     groupFor(photo).append(tile);
@@ -74,11 +75,12 @@ async function loadMore() {
     const body = await res.json();
     if (generation !== state.generation) return; // a jump or a new sort started meanwhile
     if (!res.ok) { endLine.textContent = Object.values(body).flat().join(" ") || "Could not load photos."; state.done = true; return; }
-    countLine.textContent = `${body.count.toLocaleString()} photo${body.count === 1 ? "" : "s"}`;
+    if (body.count !== null) state.count = body.count;
+    countLine.textContent = `${(state.count ?? 0).toLocaleString()} photo${state.count === 1 ? "" : "s"}`;
     render(body.results);
     state.cursor = body.next_cursor;
     state.done = !body.next_cursor;
-    if (state.done) endLine.textContent = body.count ? "" : "No photos yet.";
+    if (state.done) endLine.textContent = state.count ? "" : "No photos yet.";
     groups.dataset.loaded = state.index;
   })();
   try { await state.loading; } finally { state.loading = null; }
@@ -95,6 +97,7 @@ function restart(cursor) {
   state.done = false;
   state.loading = null;
   state.index = 0;
+  state.shown.clear();
   groups.replaceChildren();
   endLine.textContent = "";
   return loadMore();
@@ -114,6 +117,7 @@ async function loadMonths() {
   const res = await fetch(listUrl(root.dataset.months, {}), { headers: { Accept: "application/json" } });
   if (!res.ok) return [];
   const { months } = await res.json();
+  state.count = months.reduce((sum, m) => sum + m.count, 0); // a jump's first page comes without a count
   monthNav.hidden = months.length < 2;
   let year = null;
   for (const m of months) {
@@ -159,6 +163,7 @@ sortSelect.addEventListener("change", async () => {
   restart(null);
 });
 
+addEventListener("scroll", () => { if (!state.loading && !state.done && nearEnd()) loadMore(); }, { passive: true });
 new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); },
   { rootMargin: `0px 0px ${AHEAD}px 0px` }).observe(endLine);
 

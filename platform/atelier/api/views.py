@@ -170,7 +170,9 @@ class PhotoViewSet(ViewSet):
             query = request.query_params.copy()
             query["cursor"] = page.next_cursor
             following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-        return Response({"count": photos.count(), "next": following, "next_cursor": page.next_cursor,
+        # The count (a scan of the whole list) comes with the first page only.
+        count = None if request.query_params.get("cursor") else photos.count()
+        return Response({"count": count, "next": following, "next_cursor": page.next_cursor,
                          "results": s.PhotoSerializer(page.photos, many=True).data})
 
     @extend_schema(parameters=[OpenApiParameter("collection", int), OpenApiParameter("sort", str, enum=[*timeline.DATE_SORTS]),

@@ -107,14 +107,19 @@ def decode_cursor(cursor: str, sort: str):
 
 
 class _Month(Func):
-    """'YYYY-MM' of a UTC timestamp, in each database's cheapest native form."""
+    """The UTC month of a timestamp in each database's cheapest native form: 'YYYY-MM' text on
+    SQLite (timestamps are ISO text there), the month's first instant on PostgreSQL."""
     output_field = CharField()
 
     def as_sqlite(self, compiler, conn, **extra):
         return self.as_sql(compiler, conn, template="substr(%(expressions)s, 1, 7)", **extra)
 
     def as_postgresql(self, compiler, conn, **extra):
-        return self.as_sql(compiler, conn, template="to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM')", **extra)
+        return self.as_sql(compiler, conn, template="date_trunc('month', %(expressions)s AT TIME ZONE 'UTC')", **extra)
+
+
+def _month_text(value) -> str:
+    return value if isinstance(value, str) else value.strftime("%Y-%m")
 
 
 def month_index(*, photos, sort: str = DEFAULT_SORT) -> list[dict]:
@@ -125,5 +130,6 @@ def month_index(*, photos, sort: str = DEFAULT_SORT) -> list[dict]:
     column, _ = SORTS[sort]
     rows = (photos.order_by().annotate(month=_Month(F(column))).values("month")
             .annotate(count=Count("id")).order_by("-month"))
-    return [{"month": r["month"], "count": r["count"], "cursor": month_cursor(r["month"], sort)} for r in rows]
+    months = [(_month_text(r["month"]), r["count"]) for r in rows]
+    return [{"month": month, "count": count, "cursor": month_cursor(month, sort)} for month, count in months]
 
