@@ -33,22 +33,30 @@ def assert_no_sideways_scroll(page) -> None:
 def seed_photos(collection, n: int, *, newest=datetime(2026, 11, 30, 18, tzinfo=timezone.utc), step=timedelta(hours=1)):
     """n photo rows (titled "Photo 1" newest ... "Photo n" oldest, one an hour) whose grid thumbnails
     are hard links to a few small coloured JPEGs, so thousands of rows cost a second."""
-    from atelier.library import storage
     from atelier.library.models import Photo
 
-    swatches = []
-    for i, colour in enumerate(COLOURS):
-        path = storage.media_root() / "swatches" / f"{i}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (96, 96), colour).save(path, "JPEG")
-        swatches.append(path)
     rows = [Photo(collection=collection, sha256=f"{collection.pk:06x}{i:058x}", filename=f"IMG_{i + 1:05d}.jpg",
                   title=f"Photo {i + 1}", format="jpg", width=96, height=96, bytes=700, taken_at=newest - i * step,
                   thumbs_ready=True) for i in range(n)]
     Photo.objects.bulk_create(rows, batch_size=2000)
-    for i, row in enumerate(rows):
+    give_thumbnails(rows)
+    return rows
+
+
+def give_thumbnails(photos) -> None:
+    """Grid and large thumbnails for photo rows: hard links to a few small coloured JPEGs."""
+    from atelier.library import storage
+
+    swatches = []
+    for i, colour in enumerate(COLOURS):
+        path = storage.media_root() / "swatches" / f"{i}.jpg"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (96, 96), colour).save(path, "JPEG")
+        swatches.append(path)
+    for i, row in enumerate(photos):
         for size in ("grid", "large"):
             target = storage.thumbnail_path(row.sha256, size)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(swatches[i % len(swatches)], target)
-    return rows
+            if not target.exists():
+                os.link(swatches[i % len(swatches)], target)
