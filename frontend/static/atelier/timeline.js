@@ -174,5 +174,10 @@ async function start() {
   document.body.dataset.timeline = "ready";
 }
 
+document.addEventListener("atelier:photos-removed", (event) => {
+  state.count = Math.max(0, (state.count ?? 0) - event.detail);
+  countLine.textContent = `${state.count.toLocaleString()} photo${state.count === 1 ? "" : "s"}`;
+});
+
 start();
 export { loadMore };

@@ -47,6 +47,20 @@ class PhotoUpdateSerializer(serializers.Serializer):
     caption = serializers.CharField(required=False, allow_blank=True, max_length=10000)
 
 
+class BulkActionSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000)
+    action = serializers.ChoiceField(choices=["add_tag", "remove_tag", "copy_to", "delete"])
+    tag = serializers.CharField(max_length=100, required=False)
+    collection = serializers.IntegerField(min_value=1, required=False)
+
+    def validate(self, attrs):
+        if attrs["action"] in ("add_tag", "remove_tag") and not attrs.get("tag", "").strip():
+            raise serializers.ValidationError({"tag": f"{attrs['action']} needs the tag's name"})
+        if attrs["action"] == "copy_to" and not attrs.get("collection"):
+            raise serializers.ValidationError({"collection": "copy_to needs the id of the collection to add to"})
+        return attrs
+
+
 class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job

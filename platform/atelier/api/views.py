@@ -1,6 +1,7 @@
 """REST API views: parse, check permissions, call a service, return JSON."""
 from django.contrib.auth import authenticate, get_user_model
 from django.db.models import Count
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions as drf_permissions
 from rest_framework import status
@@ -17,7 +18,8 @@ from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
 from atelier.jobs import selectors as job_selectors
 from atelier.jobs import services as job_services
-from atelier.library import permissions, selectors, services, timeline
+from atelier.library import bulk, permissions, selectors, services, timeline
+from atelier.api import photo_actions
 from atelier.library.ingest import do_ingest_files
 from atelier.library.models import Collection
 
@@ -186,6 +188,34 @@ class PhotoViewSet(ViewSet):
                                                             sort=request.query_params.get("sort"))})
         except timeline.InvalidPaging as exc:
             raise _paging_error(exc) from None
+
+    @extend_schema(request=s.BulkActionSerializer, responses={200: dict})
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """One action on selected photos: add_tag / remove_tag (tag), copy_to (collection), delete."""
+        data = s.BulkActionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        photos = self._selection(request, data.validated_data["ids"])
+        return Response(photo_actions.run(user=request.user, photos=photos, **data.validated_data))
+
+    @extend_schema(parameters=[OpenApiParameter("ids", str, description="comma-separated photo ids")],
+                   responses={(200, "application/zip"): bytes})
+    @action(detail=False, methods=["get"])
+    def zip(self, request):
+        """The originals of the selected photos as one zip file."""
+        raw = request.query_params.get("ids", "")
+        try:
+            ids = [int(x) for x in raw.split(",") if x.strip()]
+        except ValueError:
+            raise ValidationError({"ids": "comma-separated photo ids"}) from None
+        archive = bulk.zip_of_originals(self._selection(request, ids))
+        return FileResponse(archive, as_attachment=True, filename="atelier-photos.zip", content_type="application/zip")
+
+    def _selection(self, request, ids):
+        try:
+            return bulk.access_photos(user=request.user, ids=ids)
+        except bulk.NotVisible as exc:
+            raise NotFound(str(exc)) from None
 
     def retrieve(self, request, pk=None):
         return Response(s.PhotoSerializer(self._get(request, pk)).data)

@@ -1,6 +1,6 @@
 """Reads of collections and photos, always through the user's permissions."""
 from atelier.library.models import Collection, Photo
-from atelier.library.permissions import can_view, visible_collections
+from atelier.library.permissions import can_edit, can_view, visible_collections
 
 
 def photos_visible_to(user):
@@ -20,6 +20,13 @@ def access_collection(*, user, collection_id) -> Collection | None:
     if collection is None or not can_view(user, collection):
         return None
     return collection
+
+
+def collections_editable_by(user) -> list[Collection]:
+    """Where the user may add photos (the "Add to collection" choices), by name."""
+    if not user.is_authenticated:
+        return []
+    return [c for c in visible_collections(user).order_by("name", "id") if can_edit(user, c)]
 
 
 def timeline_photos(*, user, collection: Collection | None = None, tags: list[str] | None = None):

@@ -40,7 +40,8 @@ def collection(request, collection_id: int):
     role = permissions.collection_role(request.user, found)
     members = found.memberships.select_related("user") if permissions.can_admin(request.user, found) else None
     context = {
-        "collection": found, "role": role, "sorts": TIMELINE_SORTS, "members": members, "roles": Membership.Role.values,
+        "collection": found, "role": role, "sorts": TIMELINE_SORTS,
+        "editable_collections": [c for c in selectors.collections_editable_by(request.user) if c.pk != found.pk], "members": members, "roles": Membership.Role.values,
         "can_edit": permissions.can_edit(request.user, found), "can_admin": permissions.can_admin(request.user, found),
     }
     context["plugin_panels"] = page_panels("collection", request, context)
@@ -50,7 +51,8 @@ def collection(request, collection_id: int):
 @login_required
 def timeline(request):
     """Every photo the user may view, as one date-grouped timeline (filled by timeline.js)."""
-    return render(request, "library/timeline.html", {"sorts": TIMELINE_SORTS})
+    return render(request, "library/timeline.html", {"sorts": TIMELINE_SORTS,
+                                                     "editable_collections": selectors.collections_editable_by(request.user)})
 
 
 @login_required
