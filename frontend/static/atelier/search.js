@@ -89,6 +89,7 @@ async function loadMore() {
   }
 }
 
+document.addEventListener("atelier:need-more", (event) => event.detail.push(loadMore()));
 if (more) {
   more.addEventListener("click", loadMore);
   new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); }).observe(more);

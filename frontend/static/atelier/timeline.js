@@ -179,5 +179,7 @@ document.addEventListener("atelier:photos-removed", (event) => {
   countLine.textContent = `${state.count.toLocaleString()} photo${state.count === 1 ? "" : "s"}`;
 });
 
+document.addEventListener("atelier:need-more", (event) => event.detail.push(loadMore()));
+
 start();
 export { loadMore };

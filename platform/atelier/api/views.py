@@ -18,7 +18,8 @@ from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
 from atelier.jobs import selectors as job_selectors
 from atelier.jobs import services as job_services
-from atelier.library import bulk, permissions, selectors, services, timeline
+from atelier.library import bulk, permissions, selectors, services, storage, timeline
+from atelier.library.imaging import camera_of
 from atelier.api import photo_actions
 from atelier.library.ingest import do_ingest_files
 from atelier.library.models import Collection
@@ -230,6 +231,16 @@ class PhotoViewSet(ViewSet):
     def destroy(self, request, pk=None):
         services.check_delete_photo(user=request.user, photo=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def facts(self, request, pk=None):
+        """What the photo view shows beyond the row: the camera (from EXIF) and what the caller may change."""
+        photo = self._get(request, pk)
+        return Response({"camera": camera_of(storage.original_path(photo.sha256, photo.format)),
+                         "can_edit": permissions.can_edit(request.user, photo.collection),
+                         "can_tag": permissions.can_admin(request.user, photo.collection),
+                         "collection_name": photo.collection.name})
 
     @extend_schema(parameters=[OpenApiParameter("size", str, enum=["grid", "large"])], responses={(200, "image/jpeg"): bytes})
     @action(detail=True, methods=["get"])

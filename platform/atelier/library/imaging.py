@@ -73,6 +73,19 @@ def _taken_at(img: Image.Image) -> dt.datetime | None:
         return None
 
 
+def camera_of(path: Path) -> str | None:
+    """"Make Model" from the file's EXIF (the model alone when it already names the maker), else None."""
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif()
+    except (OSError, ValueError):
+        return None
+    make, model = (str(exif.get(tag) or "").strip("\x00 ") for tag in (0x010F, 0x0110))
+    if model.lower().startswith(make.lower()):
+        make = ""
+    return " ".join(part for part in (make, model) if part) or None
+
+
 def open_oriented_rgb(path: Path, *, draft_to: int | None = None) -> Image.Image:
     """Opens an image with EXIF orientation applied, as RGB (GIFs: first frame)."""
     img = Image.open(path)
