@@ -13,14 +13,14 @@ const PAGE = 400;
 const AHEAD = 1600; // px below the viewport at which the next page is fetched
 
 const params = new URLSearchParams(location.search);
-const state = { sort: params.get("sort") || "taken", cursor: null, done: false, loading: null, index: 0, generation: 0, shown: new Set() };
+const state = { tags: params.getAll("tag"), sort: params.get("sort") || "taken", cursor: null, done: false, loading: null, index: 0, generation: 0, shown: new Set() };
 sortSelect.value = state.sort;
 
 function listUrl(base, extra) {
   const query = new URLSearchParams(extra);
   if (root.dataset.collection) query.set("collection", root.dataset.collection);
   query.set("sort", state.sort);
-  params.getAll("tag").forEach((t) => query.append("tag", t));
+  state.tags.forEach((t) => query.append("tag", t));
   return `${base}?${query}`;
 }
 
@@ -108,6 +108,8 @@ function saveUrl() {
   url.searchParams.set("sort", state.sort);
   const month = monthNav.querySelector("[aria-current=true]")?.dataset.month;
   if (month) url.searchParams.set("month", month); else url.searchParams.delete("month");
+  url.searchParams.delete("tag");
+  state.tags.forEach((t) => url.searchParams.append("tag", t));
   history.replaceState(null, "", url);
 }
 
@@ -155,6 +157,14 @@ function jumpTo(button) {
   button.setAttribute("aria-current", "true");
   return restart(button.dataset.cursor);
 }
+
+// Tag chips filter the timeline (any of the checked tags); the choice lives in the URL.
+document.getElementById("tag-chips")?.addEventListener("change", async (event) => {
+  state.tags = [...event.currentTarget.querySelectorAll("input[name=tag]:checked")].map((i) => i.value);
+  await loadMonths();
+  saveUrl();
+  restart(null);
+});
 
 sortSelect.addEventListener("change", async () => {
   state.sort = sortSelect.value;

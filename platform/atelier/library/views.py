@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from atelier.library import permissions, selectors, services
 from atelier.library.models import Collection, Membership
 from atelier.pluginhost.manager import page_panels
+from atelier.tagging.selectors import tag_chips
 
 
 TIMELINE_SORTS = [("taken", "Date taken"), ("added", "Date added"), ("title", "Title")]
@@ -41,7 +42,8 @@ def collection(request, collection_id: int):
     members = found.memberships.select_related("user") if permissions.can_admin(request.user, found) else None
     context = {
         "collection": found, "role": role, "sorts": TIMELINE_SORTS,
-        "editable_collections": [c for c in selectors.collections_editable_by(request.user) if c.pk != found.pk], "members": members, "roles": Membership.Role.values,
+        "editable_collections": [c for c in selectors.collections_editable_by(request.user) if c.pk != found.pk],
+        "tag_chips": tag_chips(photos=found.photos.all()), "chosen_tags": request.GET.getlist("tag"), "members": members, "roles": Membership.Role.values,
         "can_edit": permissions.can_edit(request.user, found), "can_admin": permissions.can_admin(request.user, found),
     }
     context["plugin_panels"] = page_panels("collection", request, context)
@@ -51,8 +53,9 @@ def collection(request, collection_id: int):
 @login_required
 def timeline(request):
     """Every photo the user may view, as one date-grouped timeline (filled by timeline.js)."""
-    return render(request, "library/timeline.html", {"sorts": TIMELINE_SORTS,
-                                                     "editable_collections": selectors.collections_editable_by(request.user)})
+    return render(request, "library/timeline.html", {
+        "sorts": TIMELINE_SORTS, "editable_collections": selectors.collections_editable_by(request.user),
+        "tag_chips": tag_chips(photos=selectors.photos_visible_to(request.user)), "chosen_tags": request.GET.getlist("tag")})
 
 
 @login_required

@@ -66,6 +66,13 @@ def suggested_left(*, collection: Collection, phototag_ids: list[int]) -> dict[s
     return left
 
 
+def tag_chips(*, photos, limit: int = 40) -> list[dict]:
+    """The accepted tags of these photos with how many photos carry each, most used first (filter chips)."""
+    rows = (PhotoTag.objects.filter(photo__in=photos.order_by().values("id"), state=PhotoTag.State.ACCEPTED)
+            .values("tag__name").annotate(count=Count("photo_id", distinct=True)).order_by("-count", "tag__name")[:limit])
+    return [{"name": r["tag__name"], "count": r["count"]} for r in rows]
+
+
 def photo_tags(*, user, photo: Photo):
     """Accepted tags for viewers; every state (with confidence) for the collection's admins."""
     rows = PhotoTag.objects.filter(photo=photo).select_related("tag", "tag__vocabulary").order_by("tag__name")
