@@ -26,6 +26,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class PhotoSerializer(serializers.ModelSerializer):
+    shown_at = serializers.DateTimeField(read_only=True, help_text="the date the timeline shows it under: taken, else added")
     thumbnail_url = serializers.SerializerMethodField()
     original_url = serializers.SerializerMethodField()
 
