@@ -4,6 +4,7 @@ IMAGENET_TEMPLATES is the 80-prompt ensemble of the CLIP paper (Radford et al. 2
 ImageNet notebook); SHORT_TEMPLATES is its 18-prompt subset; PHOTO_TEMPLATES is the single
 "a photo of a {}." baseline. Written out here (not imported) so ml_core stands alone.
 """
+import string
 
 IMAGENET_TEMPLATES: tuple[str, ...] = (
     "a bad photo of a {}.", "a photo of many {}.", "a sculpture of a {}.", "a photo of the hard to see {}.",
@@ -53,6 +54,16 @@ def resolve_templates(templates) -> tuple[str, ...]:
         return TEMPLATE_SETS[templates]
     out = tuple(templates)
     for t in out:
-        if not isinstance(t, str) or t.count("{}") != 1 or len(t) > 200:
-            raise ValueError(f"template {t!r} must be a string with exactly one {{}}")
+        if not isinstance(t, str) or len(t) > 200 or not _formats_with_one_blank(t):
+            raise ValueError(f"template {t!r} must be a string with exactly one {{}} (other braces doubled: {{{{ }}}})")
     return out
+
+
+def _formats_with_one_blank(template: str) -> bool:
+    """True when the template has exactly one plain `{}` (no index, name, conversion or format spec:
+    "x {} {0}" and "{:>9999999}" are refused) and formats."""
+    try:
+        fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError:
+        return False
+    return fields == [("", "", None)]

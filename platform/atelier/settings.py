@@ -26,14 +26,30 @@ ATELIER_MODE = os.environ.get("ATELIER_MODE", "production" if os.environ.get("DA
 DEMO_MODE = ATELIER_MODE == "demo"
 
 DEBUG = env_bool("DEBUG", DEMO_MODE)
-SECRET_KEY = os.environ.get("SECRET_KEY") or ("insecure-dev-key-only-for-embedded-mode" if ATELIER_MODE != "production" else "")
+VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", REPO_DIR / "var"))
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+
+from atelier.core.secret import embedded_secret_key  # noqa: E402
+
+# Production must be given its key; the embedded mode makes its own once and keeps it in var/.
+SECRET_KEY = os.environ.get("SECRET_KEY") or (embedded_secret_key(VAR_DIR) if ATELIER_MODE != "production" else "")
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set in production (ATELIER_MODE=production).")
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
-VAR_DIR = Path(os.environ.get("ATELIER_VAR_DIR", REPO_DIR / "var"))
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# --- HTTPS (README "Production"): behind a reverse proxy that terminates TLS and sets
+# X-Forwarded-Proto, ATELIER_TLS_PROXY=1 turns on everything `manage.py check --deploy` asks for.
+TLS_PROXY = env_bool("ATELIER_TLS_PROXY", False)
+if TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", TLS_PROXY)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # probes talk plain HTTP to the web process
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if TLS_PROXY else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", TLS_PROXY)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", TLS_PROXY)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", TLS_PROXY)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", TLS_PROXY)
 
 INSTALLED_APPS = [
     "daphne",
@@ -49,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served locally: Atelier runs offline
     "django_htmx",
     "channels",
+    "csp",
     "atelier.core",
     "atelier.accounts",
     "atelier.jobs",
@@ -62,12 +79,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "atelier.core.middleware.BoundaryMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -196,10 +215,14 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["atelier.api.parsers.JSONParser", "atelier.api.parsers.FormParser",
+                               "atelier.api.parsers.MultiPartParser"],
+    "DEFAULT_PAGINATION_CLASS": "atelier.api.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "atelier.api.errors.json_exception_handler",
 }
+# Largest page any API list answers (`?limit=` above it is refused with a 400).
+ATELIER_API_MAX_PAGE = env_int("ATELIER_API_MAX_PAGE", 500)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Atelier API",
     "DESCRIPTION": "Search, tag and create images in your self-hosted photo library.",
@@ -209,6 +232,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "atelier.api.schema.add_error_responses"],
 }
 
 LOGGING = {
@@ -239,3 +264,22 @@ ATELIER_TAG_MIN_DECISIONS = env_int("ATELIER_TAG_MIN_DECISIONS", 2)
 ATELIER_TAG_ON_EMBED = env_bool("ATELIER_TAG_ON_EMBED", True)
 # Register the `tags` search filter (photos with an accepted tag of that name).
 ATELIER_TAG_SEARCH_FILTER = env_bool("ATELIER_TAG_SEARCH_FILTER", True)
+
+# --- Content-Security-Policy (django-csp) ------------------------------------------------------
+# Pages load scripts and styles only from Atelier itself: no inline <script>, event handler or
+# style attribute anywhere (tests/platform/test_csp.py scans every page). Thumbnails may be data:
+# or blob: URLs (previews of dropped files); the websocket is same-origin ('self').
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}

@@ -4,13 +4,15 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from atelier.api.errors import found_or_404
+from atelier.api.pagination import api_page_bounds
+from atelier.api.parsers import body_object
+from atelier.core.validation import clean_id
 from atelier.library import selectors as library_selectors
-from atelier.library.services import InvalidInput
 from plugins.generation import schema, selectors, services
 
 MAX_LIST = 100
@@ -21,10 +23,7 @@ class QueueFullError(APIException):
     default_code = "queue_full"
 
 
-def _body(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise ParseError("the body must be a JSON object")
-    return dict(request.data)
+_body = body_object
 
 
 def _start(user, requests, batch=""):
@@ -99,11 +98,7 @@ class GenerationsView(APIView):
         found = selectors.generations_of(request.user).prefetch_related("saved")
         if request.query_params.get("active") in ("1", "true"):
             found = found.filter(ranked=False, job__state__in=services.ACTIVE_STATES)
-        try:
-            limit = min(int(request.query_params.get("limit", 20)), MAX_LIST)
-            offset = max(int(request.query_params.get("offset", 0)), 0)
-        except ValueError:
-            raise InvalidInput("limit and offset: must be integers") from None
+        limit, offset = api_page_bounds(request, default=20, maximum=MAX_LIST)
         page = list(found[offset:offset + limit])
         return Response({"count": found.count(), "results": [generation_json(g, candidates=False) for g in page]})
 
@@ -122,10 +117,7 @@ class SaveView(APIView):
     def post(self, request, generation_id: int):
         generation = found_or_404(selectors.access_generation(user=request.user, generation_id=generation_id), "generation")
         body = _body(request)
-        try:
-            collection_id = int(body.get("collection"))
-        except (TypeError, ValueError):
-            raise InvalidInput("collection: required, a collection id") from None
+        collection_id = clean_id(body.get("collection"), "collection")
         collection = found_or_404(library_selectors.access_collection(user=request.user, collection_id=collection_id), "collection")
         saved = services.save_to_collection(user=request.user, generation=generation,
                                             indices=body.get("candidates"), collection=collection)

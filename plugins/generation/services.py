@@ -18,7 +18,7 @@ from atelier.jobs.dispatch import enqueue
 from atelier.jobs.models import Job
 from atelier.library import permissions
 from atelier.library.ingest import Rejected, ingest_one, start_processing_job
-from atelier.library.services import InvalidInput, PermissionDenied
+from atelier.library.services import InvalidInput, PermissionDenied, clean_text
 from atelier.pluginhost.discovery import plugin_setting
 from plugins.generation.backends import Readiness, SamplingSettings
 from plugins.generation.models import Candidate, Generation, Provenance
@@ -102,7 +102,7 @@ def _number(body: dict, key: str, kind, default, low, high, *, allow_none: bool 
         number = kind(value)
         if kind is int and float(value) != number:
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"{key}: must be {'an integer' if kind is int else 'a number'}, got {str(value)[:40]!r}") from None
     if not low <= number <= high:
         raise InvalidInput(f"{key}: must be between {low} and {high}, got {number}")
@@ -116,7 +116,7 @@ def parse_request(body: dict) -> GenerationRequest:
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidInput("prompt: required (the text to draw)")
-    prompt = " ".join(prompt.split())
+    prompt = " ".join(clean_text(prompt, "prompt").split())
     limit = int(setting("max_prompt_chars"))
     if len(prompt) > limit:
         raise InvalidInput(f"prompt: {len(prompt)} characters is over the limit of {limit}")
@@ -148,6 +148,7 @@ def parse_batch(body: dict) -> list[GenerationRequest]:
         prompts = prompts.splitlines()
     if not isinstance(prompts, list) or not all(isinstance(p, str) for p in prompts):
         raise InvalidInput("prompts: required, a list of texts (or one per line)")
+    prompts = [clean_text(p, "prompts") for p in prompts]
     prompts = [p for p in prompts if p.strip()]
     if not prompts:
         raise InvalidInput("prompts: no prompt given")

@@ -11,3 +11,10 @@ def extra_page_panels(page, context):
         return []
     url = reverse("neardup:groups", args=[context["collection"].pk])
     return [format_html('<p class="plugin-panel"><a href="{}">Find near-duplicates</a> in this collection</p>', url)]
+
+
+@hookimpl
+def register_job_tasks():
+    from plugins.neardup.tasks import scan
+
+    return [scan]

@@ -6,5 +6,5 @@ PLUGIN = PluginInfo(
     api_version=1,
     app="plugins.neardup",
     description="Groups of near-identical photos in a collection, found from their CLIP embeddings.",
-    settings={"threshold": 0.95},
+    settings={"threshold": 0.95, "min_threshold": 0.8},
 )

@@ -1,23 +1,31 @@
+"""The near-duplicates page: the latest scan's result (or its progress); editors start a new scan."""
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
+from atelier.library import permissions
 from atelier.library.models import Photo
 from atelier.library.selectors import access_collection
-from plugins.neardup.services import default_threshold, duplicate_groups
+from atelier.library.services import InvalidInput, PermissionDenied
+from plugins.neardup import services
 
 
 def groups_page(request, collection_id: int):
     collection = access_collection(user=request.user, collection_id=collection_id)
     if collection is None:
         raise Http404("no such collection")
+    error, threshold = None, request.POST.get("threshold", request.GET.get("threshold", services.default_threshold()))
     try:
-        threshold = float(request.GET.get("threshold", default_threshold()))
-    except ValueError:
-        threshold = default_threshold()
-    threshold = min(max(threshold, -1.0), 1.0)
-    groups = duplicate_groups(collection, threshold=threshold)
+        threshold = services.check_threshold(threshold)
+        if request.method == "POST":
+            services.start_scan(user=request.user, collection=collection, threshold=threshold)
+            return redirect("neardup:groups", collection_id=collection.pk)
+    except (InvalidInput, PermissionDenied) as exc:
+        error = str(exc)
+    scan = services.latest_scan(collection)
+    groups = scan.groups if scan and scan.groups else []
     photos = Photo.objects.in_bulk([pid for g in groups for pid in g])
     return render(request, "neardup/groups.html", {
-        "collection": collection, "threshold": threshold,
+        "collection": collection, "threshold": threshold, "error": error, "scan": scan,
+        "can_scan": permissions.can_edit(request.user, collection),
         "groups": [[photos[pid] for pid in g if pid in photos] for g in groups],
-    })
+    }, status=400 if error else 200)

@@ -261,7 +261,9 @@ def test_neardup_groups_near_identical_photos_and_checks_permissions(client, own
     assert duplicate_groups(collection, threshold=threshold) == [sorted([ids["red.png"], ids["red-copy.jpg"]])]
     assert duplicate_groups(collection, threshold=min(other, same) - 1e-3) == [sorted(ids.values())]
     client.force_login(owner)
-    page = client.get(f"/plugins/neardup/collections/{collection.pk}/?threshold={threshold}").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):  # the scan is a job, run here at commit
+        client.post(f"/plugins/neardup/collections/{collection.pk}/", {"threshold": threshold})
+    page = client.get(f"/plugins/neardup/collections/{collection.pk}/").content.decode()
     assert page.count('class="tile"') == 2
     client.force_login(make_user("eve"))
     assert client.get(f"/plugins/neardup/collections/{collection.pk}/").status_code == 404

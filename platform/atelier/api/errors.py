@@ -13,7 +13,10 @@ log = logging.getLogger(__name__)
 
 def json_exception_handler(exc, context):
     if isinstance(exc, InvalidInput):
-        return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        body = {"error": str(exc)}
+        if exc.field:
+            body["fields"] = {exc.field: [str(exc).split(": ", 1)[-1]]}
+        return Response(body, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, PermissionDenied):
         return Response({"error": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     response = exception_handler(exc, context)
@@ -24,10 +27,20 @@ def json_exception_handler(exc, context):
     if isinstance(data, dict) and "detail" in data and len(data) == 1:
         response.data = {"error": str(data["detail"])}
     elif isinstance(data, dict):
-        response.data = {"error": "invalid request: " + "; ".join(f"{k}: {_text(v)}" for k, v in data.items()), "fields": data}
+        response.data = {"error": "invalid request: " + "; ".join(f"{k}: {_text(v)}" for k, v in data.items()),
+                         "fields": {str(k): _messages(v) for k, v in data.items()}}
     else:
         response.data = {"error": _text(data)}
     return response
+
+
+def _messages(value) -> list[str]:
+    """A field's errors as a flat list of texts (nested list/dict errors are written out)."""
+    if isinstance(value, (list, tuple)):
+        return [m for v in value for m in _messages(v)]
+    if isinstance(value, dict):
+        return [f"{k}: {m}" for k, v in value.items() for m in _messages(v)]
+    return [str(value)]
 
 
 def _text(value) -> str:

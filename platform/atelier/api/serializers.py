@@ -8,13 +8,18 @@ from atelier.library.models import Collection, Membership, Photo
 
 class CollectionSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
-    photo_count = serializers.IntegerField(read_only=True, required=False)
+    photo_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Collection
         fields = ["id", "name", "description", "visibility", "owner", "created_at", "photo_count"]
         read_only_fields = ["id", "owner", "created_at", "photo_count"]
         extra_kwargs = {"name": {"validators": []}}
+
+    def get_photo_count(self, collection) -> int:
+        """Annotated by the list (one query); counted for a single collection."""
+        count = getattr(collection, "photo_count", None)
+        return collection.photos.count() if count is None else count
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -79,3 +84,13 @@ class UploadReportSerializer(serializers.Serializer):
 class CredentialsSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, write_only=True)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+

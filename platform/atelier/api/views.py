@@ -1,4 +1,5 @@
 """REST API views: parse, check permissions, call a service, return JSON."""
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.db.models import Count
 from django.http import FileResponse
@@ -8,7 +9,6 @@ from rest_framework import status
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSet
@@ -16,13 +16,20 @@ from rest_framework.viewsets import ViewSet
 from atelier.api.errors import found_or_404
 from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
+from atelier.api.pagination import LimitOffsetPagination, api_page_bounds
+from atelier.api.parsers import FormParser, JSONParser, MultiPartParser
 from atelier.jobs import selectors as job_selectors
 from atelier.jobs import services as job_services
 from atelier.library import bulk, permissions, selectors, services, storage, timeline
 from atelier.library.imaging import camera_of
 from atelier.api import photo_actions
 from atelier.library.ingest import do_ingest_files
-from atelier.library.models import Collection
+from atelier.jobs.models import Job
+from atelier.library.models import Collection, Photo
+
+
+PAGE_PARAMS = [OpenApiParameter("limit", int, description="at most ATELIER_API_MAX_PAGE (500)"),
+               OpenApiParameter("offset", int, description="default 0")]
 
 
 def _int_id(value, name: str = "id") -> int:
@@ -44,7 +51,7 @@ class TokenView(APIView):
     permission_classes = [drf_permissions.AllowAny]
     authentication_classes = []
 
-    @extend_schema(request=s.CredentialsSerializer, responses={200: dict})
+    @extend_schema(request=s.CredentialsSerializer, responses={200: s.TokenSerializer})
     def post(self, request):
         creds = s.CredentialsSerializer(data=request.data)
         creds.is_valid(raise_exception=True)
@@ -58,7 +65,7 @@ class TokenView(APIView):
 class UsersView(APIView):
     permission_classes = [drf_permissions.IsAdminUser]
 
-    @extend_schema(request=s.CredentialsSerializer, responses={201: dict})
+    @extend_schema(request=s.CredentialsSerializer, responses={201: s.UserSerializer})
     def post(self, request):
         creds = s.CredentialsSerializer(data=request.data)
         creds.is_valid(raise_exception=True)
@@ -71,14 +78,17 @@ class UsersView(APIView):
 
 class CollectionViewSet(ViewSet):
     permission_classes = [drf_permissions.IsAuthenticatedOrReadOnly]
+    queryset = Collection.objects.none()  # only tells the schema that {id} is an integer
     serializer_class = s.CollectionSerializer
 
     def _get(self, request, pk) -> Collection:
         return found_or_404(selectors.access_collection(user=request.user, collection_id=_int_id(pk)), "collection")
 
+    @extend_schema(parameters=PAGE_PARAMS)
     def list(self, request):
+        limit, offset = api_page_bounds(request, default=settings.ATELIER_API_MAX_PAGE)
         qs = permissions.visible_collections(request.user).annotate(photo_count=Count("photos", distinct=True))
-        return Response(s.CollectionSerializer(qs.order_by("name", "id"), many=True).data)
+        return Response(s.CollectionSerializer(qs.order_by("name", "id")[offset:offset + limit], many=True).data)
 
     def create(self, request):
         data = s.CollectionSerializer(data=request.data)
@@ -135,6 +145,8 @@ class CollectionViewSet(ViewSet):
 
 class PhotoViewSet(ViewSet):
     permission_classes = [drf_permissions.IsAuthenticatedOrReadOnly]
+    queryset = Photo.objects.none()
+    pagination_class = LimitOffsetPagination  # the list pages (and the schema says so)
     serializer_class = s.PhotoSerializer
 
     def _get(self, request, pk):
@@ -191,7 +203,7 @@ class PhotoViewSet(ViewSet):
             raise _paging_error(exc) from None
 
     @extend_schema(request=s.BulkActionSerializer, responses={200: dict})
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], parser_classes=[JSONParser])
     def bulk(self, request):
         """One action on selected photos: add_tag / remove_tag (tag), copy_to (collection), delete."""
         data = s.BulkActionSerializer(data=request.data)
@@ -247,7 +259,7 @@ class PhotoViewSet(ViewSet):
     def thumbnail(self, request, pk=None):
         return thumbnail_response(self._get(request, pk), request.query_params.get("size", "grid"))
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(responses={(200, "image/*"): bytes})
     @action(detail=True, methods=["get"])
     def original(self, request, pk=None):
         return original_response(self._get(request, pk))
@@ -255,13 +267,17 @@ class PhotoViewSet(ViewSet):
 
 class JobViewSet(ViewSet):
     permission_classes = [drf_permissions.IsAuthenticated]
+    queryset = Job.objects.none()
     serializer_class = s.JobSerializer
 
     def _get(self, request, pk):
         return found_or_404(job_selectors.access_job(user=request.user, job_id=_int_id(pk)), "job")
 
+    @extend_schema(parameters=PAGE_PARAMS)
     def list(self, request):
-        return Response(s.JobSerializer(job_selectors.jobs_visible_to(request.user)[:200], many=True).data)
+        limit, offset = api_page_bounds(request, default=200)
+        jobs = job_selectors.jobs_visible_to(request.user)[offset:offset + limit]
+        return Response(s.JobSerializer(jobs, many=True).data)
 
     def retrieve(self, request, pk=None):
         return Response(s.JobSerializer(self._get(request, pk)).data)

@@ -21,10 +21,27 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """A bad message gets an error frame and the socket stays open (never a 1011 close)."""
+        if text_data is None:
+            await self.send_error("send text frames holding JSON objects")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:  # json.JSONDecodeError, and UnicodeError on lone surrogates
+            await self.send_error("invalid JSON")
+            return
+        await self.receive_json(content, **kwargs)
+
     async def receive_json(self, content, **kwargs):
         # Pages ask again after a gap (e.g. a sleeping laptop): the rows are the truth.
         if isinstance(content, dict) and content.get("type") == "sync":
             await self.send_snapshot()
+        else:
+            await self.send_error('unknown message: the only one is {"type": "sync"}')
+
+    async def send_error(self, message: str):
+        await self.send_json({"type": "error", "error": message})
 
     async def send_snapshot(self):
         jobs = await database_sync_to_async(lambda: [j.as_event() for j in recent_jobs_for(self.scope["user"])])()

@@ -2,6 +2,7 @@
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
+from atelier.core.validation import InvalidInput, clean_text  # InvalidInput: re-exported, one for all apps
 from atelier.library import permissions
 from atelier.library.ingest import do_delete_photo
 from atelier.library.models import Collection, Membership, Photo
@@ -11,12 +12,11 @@ class PermissionDenied(Exception):
     pass
 
 
-class InvalidInput(Exception):
-    pass
 
 
 def do_create_collection(*, owner, name: str, description: str = "", visibility: str = "private") -> Collection:
-    name = (name or "").strip()
+    name = clean_text(name or "", "name").strip()
+    description = clean_text(description or "", "description")
     if not name:
         raise InvalidInput("name: a collection needs a name")
     if visibility not in Collection.Visibility.values:
@@ -35,7 +35,7 @@ def check_update_collection(*, user, collection: Collection, **fields) -> Collec
         raise InvalidInput(f"visibility: must be one of {', '.join(Collection.Visibility.values)}")
     for name in ("name", "description", "visibility"):
         if name in fields:
-            setattr(collection, name, fields[name])
+            setattr(collection, name, clean_text(fields[name], name))
     try:
         with transaction.atomic():
             collection.save()
@@ -58,6 +58,7 @@ def check_set_member(*, user, collection: Collection, username: str, role: str) 
         raise PermissionDenied("only the collection's admins may manage members")
     if role not in Membership.Role.values:
         raise InvalidInput(f"role: must be one of {', '.join(Membership.Role.values)}")
+    clean_text(username, "username")
     member = get_user_model().objects.filter(username=username).first()
     if member is None:
         raise InvalidInput(f"username: no user named {username!r}")
@@ -70,6 +71,7 @@ def check_set_member(*, user, collection: Collection, username: str, role: str) 
 def check_remove_member(*, user, collection: Collection, username: str) -> None:
     if not permissions.can_admin(user, collection):
         raise PermissionDenied("only the collection's admins may manage members")
+    clean_text(username, "username")
     Membership.objects.filter(collection=collection, user__username=username).delete()
 
 
@@ -77,9 +79,9 @@ def check_update_photo(*, user, photo: Photo, title: str | None = None, caption:
     if not permissions.can_edit(user, photo.collection):
         raise PermissionDenied("only the collection's editors may change its photos")
     if title is not None:
-        photo.title = title[:300]
+        photo.title = clean_text(title, "title")[:300]
     if caption is not None:
-        photo.caption = caption
+        photo.caption = clean_text(caption, "caption")
     photo.save(update_fields=["title", "caption"])
     return photo
 

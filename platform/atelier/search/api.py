@@ -2,7 +2,7 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions as drf_permissions
 from rest_framework import status
-from rest_framework.parsers import FormParser, MultiPartParser
+from atelier.api.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 

@@ -5,6 +5,7 @@ from datetime import datetime, time, timezone as dt_timezone
 
 from django.utils.dateparse import parse_date, parse_datetime
 
+from atelier.core.validation import MAX_ID
 from atelier.search.services import SearchError
 
 FORMAT_ALIASES = {"jpeg": "jpg", "tiff": "tif", "heif": "heic"}
@@ -26,8 +27,8 @@ def _ids(values, name: str) -> list[int]:
         for part in str(raw).split(","):
             if part.strip():
                 number = _int(part.strip(), name)
-                if number < 1:
-                    raise SearchError(f"{name}: ids are positive integers")
+                if not 1 <= number <= MAX_ID:
+                    raise SearchError(f"{name}: ids are integers between 1 and {MAX_ID}")
                 out.append(number)
     return out
 
@@ -35,12 +36,12 @@ def _ids(values, name: str) -> list[int]:
 def _date(value, name: str, *, end: bool = False) -> datetime | None:
     if value in (None, ""):
         return None
-    stamp = parse_datetime(value) if "T" in value or " " in value else None
+    try:  # well-formed but impossible dates (2024-02-30, T25:00) raise ValueError
+        stamp = parse_datetime(value) if "T" in value or " " in value else None
+        day = None if stamp else parse_date(value)
+    except ValueError:
+        raise SearchError(f"{name}: no such date or time: {value[:40]!r}") from None
     if stamp is None:
-        try:
-            day = parse_date(value)
-        except ValueError:
-            day = None
         if day is None:
             raise SearchError(f"{name}: expected a date like 2024-06-30, got {value[:40]!r}")
         stamp = datetime.combine(day, time.max if end else time.min)

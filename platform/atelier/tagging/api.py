@@ -1,29 +1,24 @@
 """Tagging API (thin: parse, check, call a service, return JSON). URLs in atelier/api/urls.py."""
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions as drf_permissions
 from rest_framework import status
-from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from atelier.api.errors import found_or_404
+from atelier.api.pagination import api_page_bounds
+from atelier.api.parsers import body_object
+from atelier.core.validation import clean_id
 from atelier.library import selectors as library_selectors
 from atelier.library.services import InvalidInput
-from atelier.tagging import selectors, services
+from atelier.tagging import schema, selectors, services
 from atelier.tagging.models import PhotoTag
 
 MAX_LIST = 500
 
 
 def _int(value, name: str) -> int:
-    if isinstance(value, bool):
-        raise InvalidInput(f"{name}: must be an integer")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{name}: must be an integer, got {str(value)[:40]!r}") from None
-    if not 1 <= number <= 2**62:
-        raise InvalidInput(f"{name}: out of range")
-    return number
+    return clean_id(value, name)
 
 
 def _float(value, name: str) -> float:
@@ -36,10 +31,7 @@ def _float(value, name: str) -> float:
     return number
 
 
-def _body(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise ParseError("the body must be a JSON object")
-    return dict(request.data)
+_body = body_object
 
 
 def _collection(request, collection_id):
@@ -75,6 +67,7 @@ class VocabulariesView(Base):
     """GET: vocabularies (?collection=ID: that collection's and the global ones). POST: create one
     ({collection: id|null, name, mode, templates, min_probability, tags: [name | {name, synonyms, threshold}]})."""
 
+    @extend_schema(operation_id="vocabularies_list", parameters=[OpenApiParameter("collection", int)], responses=schema.VOCABULARY_LIST)
     def get(self, request):
         collection = None
         if "collection" in request.query_params:
@@ -82,6 +75,7 @@ class VocabulariesView(Base):
         vocabularies = selectors.visible_vocabularies(request.user, collection).prefetch_related("tags")
         return Response({"results": [vocabulary_json(v) for v in vocabularies]})
 
+    @extend_schema(request=schema.VOCABULARY_CREATE, responses={201: schema.VOCABULARY})
     def post(self, request):
         body = _body(request)
         collection = None
@@ -96,7 +90,7 @@ class VocabulariesView(Base):
         for t in body.get("tags") or []:
             if not isinstance(t, (str, dict)) or (isinstance(t, dict) and set(t) - {"name", "synonyms", "threshold"}):
                 raise InvalidInput("tags: names, or objects with name, synonyms, threshold")
-        vocabulary = services.do_create_vocabulary(user=request.user, collection=collection, **body)
+        vocabulary = services.do_create_vocabulary(user=request.user, collection=collection, **{"name": None, **body})
         return Response(vocabulary_json(vocabulary), status=status.HTTP_201_CREATED)
 
 
@@ -104,14 +98,17 @@ class VocabularyView(Base):
     def _get(self, request, vocabulary_id):
         return found_or_404(selectors.access_vocabulary(user=request.user, vocabulary_id=vocabulary_id), "vocabulary")
 
+    @extend_schema(responses=schema.VOCABULARY)
     def get(self, request, vocabulary_id):
         return Response(vocabulary_json(self._get(request, vocabulary_id)))
 
+    @extend_schema(request=schema.VOCABULARY_UPDATE, responses=schema.VOCABULARY)
     def patch(self, request, vocabulary_id):
         vocabulary = services.do_update_vocabulary(user=request.user, vocabulary=self._get(request, vocabulary_id),
                                                    **_body(request))
         return Response(vocabulary_json(vocabulary))
 
+    @extend_schema(responses={204: None})
     def delete(self, request, vocabulary_id):
         services.do_delete_vocabulary(user=request.user, vocabulary=self._get(request, vocabulary_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -120,11 +117,12 @@ class VocabularyView(Base):
 class VocabularyTagsView(VocabularyView):
     """POST {name, synonyms, threshold}: add a tag to the vocabulary."""
 
+    @extend_schema(request=schema.TAG_CREATE, responses={201: schema.TAG})
     def post(self, request, vocabulary_id):
         body = _body(request)
         if set(body) - {"name", "synonyms", "threshold"}:
             raise InvalidInput("fields: name, synonyms, threshold")
-        tag = services.do_create_tag(user=request.user, vocabulary=self._get(request, vocabulary_id), **body)
+        tag = services.do_create_tag(user=request.user, vocabulary=self._get(request, vocabulary_id), **{"name": None, **body})
         return Response(tag_json(tag), status=status.HTTP_201_CREATED)
 
 
@@ -132,12 +130,15 @@ class TagView(Base):
     def _get(self, request, tag_id):
         return found_or_404(selectors.access_tag(user=request.user, tag_id=tag_id), "tag")
 
+    @extend_schema(responses=schema.TAG)
     def get(self, request, tag_id):
         return Response(tag_json(self._get(request, tag_id)))
 
+    @extend_schema(request=schema.TAG_UPDATE, responses=schema.TAG)
     def patch(self, request, tag_id):
         return Response(tag_json(services.do_update_tag(user=request.user, tag=self._get(request, tag_id), **_body(request))))
 
+    @extend_schema(responses={204: None})
     def delete(self, request, tag_id):
         services.do_delete_tag(user=request.user, tag=self._get(request, tag_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -146,6 +147,8 @@ class TagView(Base):
 class TaggingJobView(Base):
     """POST {force: bool}: start a tagging job over the collection (collection admins)."""
 
+    @extend_schema(request=schema.TAGGING_JOB, responses={200: schema.TAGGING_STARTED, 202: schema.TAGGING_STARTED,
+                                                          503: schema.ERROR})
     def post(self, request, collection_id):
         collection = _collection(request, collection_id)
         force = _body(request).get("force", False)
@@ -162,6 +165,7 @@ class SuggestionsView(Base):
     """GET ?tag=&state=&limit=&offset=&min_confidence=: suggestions, most uncertain first (collection admins);
     with min_confidence, `bulk` says how many a bulk accept would take and the highest confidence."""
 
+    @extend_schema(parameters=schema.SUGGESTION_PARAMS, responses=schema.SUGGESTIONS)
     def get(self, request, collection_id):
         collection = _collection(request, collection_id)
         services.check_admin(request.user, collection)
@@ -169,10 +173,7 @@ class SuggestionsView(Base):
         state = q.get("state", "suggested")
         if state not in PhotoTag.State.values:
             raise InvalidInput(f"state: one of {', '.join(PhotoTag.State.values)}")
-        limit = _int(q.get("limit", 100), "limit")
-        offset = int(q.get("offset", 0)) if str(q.get("offset", 0)).isdigit() else _int(q.get("offset"), "offset")
-        if limit > MAX_LIST:
-            raise InvalidInput(f"limit: at most {MAX_LIST}")
+        limit, offset = api_page_bounds(request, default=100, maximum=MAX_LIST)
         tag_id = _int(q["tag"], "tag") if q.get("tag") else None
         rows = selectors.suggestions(collection=collection, tag_id=tag_id, state=state)
         page = list(rows[offset:offset + limit])
@@ -186,6 +187,7 @@ class DecisionsView(Base):
     """POST {ids: [suggestion ids], state: accepted|rejected|suggested (undo)} (collection admins), or
     {min_confidence, tag?, state} for every suggestion at or above that confidence; answers the ids decided."""
 
+    @extend_schema(request=schema.DECISIONS, responses=schema.UPDATED)
     def post(self, request, collection_id):
         collection = _collection(request, collection_id)
         body = _body(request)
@@ -209,10 +211,12 @@ class PhotoTagsView(Base):
     def _photo(self, request, photo_id):
         return found_or_404(library_selectors.access_photo(user=request.user, photo_id=photo_id), "photo")
 
+    @extend_schema(responses=schema.PHOTO_TAG_LIST)
     def get(self, request, photo_id):
         photo = self._photo(request, photo_id)
         return Response({"results": [phototag_json(r) for r in selectors.photo_tags(user=request.user, photo=photo)]})
 
+    @extend_schema(request=schema.ADD_TAG, responses={201: schema.PHOTO_TAG})
     def post(self, request, photo_id):
         photo = self._photo(request, photo_id)
         tag = found_or_404(selectors.access_tag(user=request.user, tag_id=_int(_body(request).get("tag"), "tag")), "tag")

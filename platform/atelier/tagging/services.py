@@ -18,6 +18,7 @@ from django.utils import timezone
 from atelier.embeddings.services import model_status, stored_vectors
 from atelier.library.models import Collection, Photo
 from atelier.library.permissions import can_admin
+from atelier.core.validation import clean_ids, clean_text
 from atelier.library.services import InvalidInput, PermissionDenied
 from atelier.tagging.models import PhotoTag, Tag, TagScoring, Vocabulary
 
@@ -62,7 +63,7 @@ def _clean_templates(templates):
 def _clean_name(name, what="name") -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 100:
         raise InvalidInput(f"{what}: a non-empty text of at most 100 characters")
-    return name.strip()
+    return clean_text(name, what).strip()
 
 
 def _clean_synonyms(synonyms) -> list[str]:
@@ -355,8 +356,7 @@ def do_decide(*, user, collection: Collection, phototag_ids: list[int], state: s
     check_admin(user, collection)
     if state not in DECISION_STATES:
         raise InvalidInput(f"state: one of {', '.join(DECISION_STATES)}")
-    if not isinstance(phototag_ids, list) or not phototag_ids or not all(isinstance(i, int) and not isinstance(i, bool) for i in phototag_ids):
-        raise InvalidInput("ids: a non-empty list of suggestion ids")
+    phototag_ids = clean_ids(phototag_ids, "ids")
     rows = PhotoTag.objects.filter(pk__in=phototag_ids, photo__collection=collection)
     decided = state != PhotoTag.State.SUGGESTED
     with transaction.atomic():
