@@ -6,6 +6,8 @@ from pathlib import Path
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ml_core.clip.decode import to_rgb
+
 try:  # HEIC/HEIF where pillow-heif is installed
     import pillow_heif
 
@@ -93,4 +95,4 @@ def open_oriented_rgb(path: Path, *, draft_to: int | None = None) -> Image.Image
         img.draft("RGB", (draft_to, draft_to))  # decode at reduced scale: much faster for thumbnails
     img.seek(0) if getattr(img, "is_animated", False) else None
     img = ImageOps.exif_transpose(img)
-    return img.convert("RGB")
+    return to_rgb(img)  # deep greyscale (16-bit, float) scaled by its value range, never clipped
