@@ -5,7 +5,7 @@ import pytest
 
 from atelier.library.models import Collection, Photo
 from atelier.tagging.models import PhotoTag, Tag, Vocabulary
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, seed_photos
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, seed_photos, wait_until
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -52,13 +52,13 @@ def test_arrows_walk_the_timeline_and_the_panel_edits_in_place(album, web_server
     assert image["width"] <= VIEWPORTS[size]["width"] and image["height"] <= VIEWPORTS[size]["height"]
 
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("document.getElementById('lightbox-position').textContent === '4 of 12'")
+    wait_until(page, "document.getElementById('lightbox-position').textContent === '4 of 12'")
     page.wait_for_selector("#lightbox-panel[data-ready]")
-    page.wait_for_function("document.querySelector('#lightbox-panel .title-edit')?.value === 'Photo 4'")
+    wait_until(page, "document.querySelector('#lightbox-panel .title-edit')?.value === 'Photo 4'")
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("document.getElementById('lightbox-position').textContent === '2 of 12'")
-    page.wait_for_function("document.querySelector('#lightbox-panel .title-edit')?.value === 'Photo 2'")
+    wait_until(page, "document.getElementById('lightbox-position').textContent === '2 of 12'")
+    wait_until(page, "document.querySelector('#lightbox-panel .title-edit')?.value === 'Photo 2'")
     assert "/collections/" in page.url  # still the list underneath
 
     # Tags and title by hand.
@@ -68,12 +68,12 @@ def test_arrows_walk_the_timeline_and_the_panel_edits_in_place(album, web_server
     assert "harbour (by hand)" in page.locator("#lightbox-panel .photo-tags").text_content()
     page.fill("#lightbox-panel .title-edit", "Harbour at dawn")
     page.locator("#lightbox-panel .title-edit").press("Tab")
-    page.wait_for_function("document.querySelector('#lightbox-panel .save-note').textContent === 'Title saved'")
+    wait_until(page, "document.querySelector('#lightbox-panel .save-note').textContent === 'Title saved'")
     assert db(lambda: Photo.objects.get(collection=collection, filename="IMG_00002.jpg").title) == "Harbour at dawn"
     page.locator("#lightbox-image").click()  # focus back on the picture: arrows move again
     doc_screenshot(page, f"lightbox-{size}")
     page.keyboard.press("Escape")
-    page.wait_for_function("!document.getElementById('lightbox').open")
+    wait_until(page, "!document.getElementById('lightbox').open")
     assert page.locator("#photo-grid .tile").nth(1).get_attribute("title") == "Harbour at dawn"
     assert_no_sideways_scroll(page)
     page.close()

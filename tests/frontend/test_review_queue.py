@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from atelier.tagging.models import PhotoTag
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, give_thumbnails
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, give_thumbnails, wait_until
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 from tests.platform.test_tagging_browser import scored  # noqa: F401  (fixture: 6 scored photos, rita's "Shapes")
 
@@ -31,7 +31,7 @@ def test_accept_and_reject_by_click_and_bulk_accept_preview(queue, web_server, b
     page = browser.new_page(viewport=VIEWPORTS[size])
     log_in(page, web_server.url, "rita")
     page.goto(f"{web_server.url}/collections/{scored.pk}/review/")
-    page.wait_for_function("document.querySelectorAll('.review-tile').length === 6")
+    wait_until(page, "document.querySelectorAll('.review-tile').length === 6")
     assert_no_sideways_scroll(page)
 
     # Each card shows its whole tag name, readable (not squeezed into a sliver beside the picture).
@@ -45,7 +45,7 @@ def test_accept_and_reject_by_click_and_bulk_accept_preview(queue, web_server, b
     page.wait_for_selector(".review-tile[data-index='0'].state-accepted")
     assert first.locator(".tag-state").inner_text() == "accepted"
     option = page.locator(f"#review-tag option[value='{first.get_attribute('data-tag')}']")
-    page.wait_for_function(f"document.querySelector(\"#review-tag option[value='{first.get_attribute('data-tag')}']\").dataset.suggested == {suggested_before - 1}")
+    wait_until(page, f"document.querySelector(\"#review-tag option[value='{first.get_attribute('data-tag')}']\").dataset.suggested == {suggested_before - 1}")
     assert f"({suggested_before - 1})" in option.inner_text()  # the count followed, no reload
 
     second.get_by_role("button", name="Reject").click()
@@ -56,14 +56,14 @@ def test_accept_and_reject_by_click_and_bulk_accept_preview(queue, web_server, b
 
     # Bulk accept says how many before the click, and says so when none qualify.
     page.fill("#bulk-min", "0.999")
-    page.wait_for_function("document.getElementById('bulk-accept').disabled")
+    wait_until(page, "document.getElementById('bulk-accept').disabled")
     assert "None qualifies: the highest confidence is" in page.inner_text("#bulk-note")
     page.fill("#bulk-min", "0")
-    page.wait_for_function("document.getElementById('bulk-accept').dataset.count === '4'")
+    wait_until(page, "document.getElementById('bulk-accept').dataset.count === '4'")
     assert page.inner_text("#bulk-accept") == "Accept 4"
     page.click("#bulk-accept")
-    page.wait_for_function("document.querySelectorAll('.review-tile.state-accepted').length === 5")
-    page.wait_for_function("document.getElementById('bulk-note').textContent.startsWith('Nothing to accept')")
+    wait_until(page, "document.querySelectorAll('.review-tile.state-accepted').length === 5")
+    wait_until(page, "document.getElementById('bulk-note').textContent.startsWith('Nothing to accept')")
     assert all(o.endswith("(0)") for o in page.eval_on_selector_all("#review-tag option[data-name]", "os => os.map(o => o.textContent)"))
     page.close()
     assert db(lambda: PhotoTag.objects.filter(state="accepted").count()) == 5

@@ -3,7 +3,7 @@ hits too), pages never repeat a photo and come in the order of the score shown, 
 with the file picker is searched by, shown, and put in the URL while the text box clears."""
 import pytest
 
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, give_thumbnails
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, give_thumbnails, wait_until
 from tests.helpers import image_bytes
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 from tests.platform.test_search import SMALL, add_photos, encode, random_vectors, unit
@@ -53,7 +53,7 @@ def test_minus_term_and_three_pages_in_score_order(shapes, web_server, browser, 
     page.wait_for_selector("#search-results .result")
     for pages in (2, 3):
         page.click("#search-more")
-        page.wait_for_function(f"document.querySelectorAll('#search-results .result').length >= {20 * pages}")
+        wait_until(page, f"document.querySelectorAll('#search-results .result').length >= {20 * pages}")
     shown = results(page)
     assert len(shown) >= 60 and len({r["id"] for r in shown}) == len(shown), "a photo came twice"
     scores = [r["score"] for r in shown]
@@ -71,7 +71,7 @@ def test_search_by_a_photo_from_the_file_picker(shapes, web_server, browser, tmp
     page.wait_for_selector("#search-results .result")
     page.set_input_files("#image-input", str(picked))
     page.wait_for_selector("h1:has-text('Photos like pick.png')")
-    page.wait_for_function("document.querySelector('#query-image img').naturalWidth > 0")
+    wait_until(page, "document.querySelector('#query-image img').naturalWidth > 0")
     assert page.is_visible("#query-image") and "image=pick.png" in page.url and "q=" not in page.url
     assert page.input_value(".topbar input[name=q]") == ""
     assert not page.is_visible("#search-more")

@@ -5,7 +5,7 @@ import pytest
 
 from atelier.library.models import Collection, Photo
 from atelier.tagging.models import PhotoTag
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, seed_photos
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, seed_photos, wait_until
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -48,14 +48,14 @@ def test_shift_click_range_then_bulk_tag_and_delete(library, web_server, browser
 
     page.fill("#bulk-tag-name", "sunset")
     page.click("#bulk-tag button[value=add]")
-    page.wait_for_function("document.getElementById('selection-note').textContent.includes('Tagged')")
+    wait_until(page, "document.getElementById('selection-note').textContent.includes('Tagged')")
     assert page.inner_text("#selection-note") == "Tagged 4 photos “sunset”"
     tagged = db(lambda: sorted(PhotoTag.objects.filter(tag__name="sunset", state="accepted").values_list("photo__title", flat=True)))
     assert tagged == ["Photo 2", "Photo 3", "Photo 5", "Photo 6"]
 
     page.select_option("#bulk-target", label="Best of")
     page.click("#bulk-copy")
-    page.wait_for_function("document.getElementById('selection-note').textContent.startsWith('Added')")
+    wait_until(page, "document.getElementById('selection-note').textContent.startsWith('Added')")
     assert page.inner_text("#selection-note") == "Added 4 photos to Best of"
 
     page.click("#bulk-delete")
@@ -64,7 +64,7 @@ def test_shift_click_range_then_bulk_tag_and_delete(library, web_server, browser
     assert db(lambda: Photo.objects.filter(collection=library).count()) == 40  # cancelled: nothing gone
     page.click("#bulk-delete")
     page.click("#confirm-delete button[value=delete]")
-    page.wait_for_function("document.getElementById('selection-note').textContent.startsWith('Deleted')")
+    wait_until(page, "document.getElementById('selection-note').textContent.startsWith('Deleted')")
     assert page.inner_text("#photo-count") == "36 photos" and tiles.count() == 36
     assert db(lambda: Photo.objects.filter(collection=library).count()) == 36
 

@@ -3,7 +3,7 @@ import pytest
 
 from atelier.library.models import Collection, Photo
 from atelier.tagging.models import PhotoTag, Tag, Vocabulary
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, seed_photos
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, seed_photos, wait_until
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -43,14 +43,14 @@ def test_tag_chip_filters_the_timeline_and_stays_in_the_url(tagged, web_server, 
     assert chips.nth(1).bounding_box()["width"] <= VIEWPORTS[size]["width"]
 
     chips.first.click()
-    page.wait_for_function("document.getElementById('photo-count').textContent === '5 photos'")
+    wait_until(page, "document.getElementById('photo-count').textContent === '5 photos'")
     assert "tag=dog" in page.url
     assert page.locator("#photo-grid .tile").count() == 5
     page.reload()  # the filter is in the URL: a reload or a shared link shows the same
     page.wait_for_selector("body[data-timeline=ready]")
     assert page.inner_text("#photo-count") == "5 photos" and page.is_checked("#tag-chips input[value=dog]")
     chips.first.click()
-    page.wait_for_function("document.getElementById('photo-count').textContent === '20 photos'")
+    wait_until(page, "document.getElementById('photo-count').textContent === '20 photos'")
 
     # The search page offers the same chips; Filter keeps them.
     page.goto(f"{web_server.url}/search/?q=anything&tag=dog")

@@ -3,7 +3,7 @@ month index, at desktop and phone sizes."""
 import pytest
 
 from atelier.library.models import Collection
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, seed_photos
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, seed_photos, wait_until
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -37,7 +37,7 @@ def scroll_until(page, tile, *, pages: int) -> None:
             break
         loaded = int(page.get_attribute("#photo-grid", "data-loaded") or 0)
         page.keyboard.press("End")
-        page.wait_for_function(f"+document.getElementById('photo-grid').dataset.loaded > {loaded}", timeout=60_000)
+        wait_until(page, f"+document.getElementById('photo-grid').dataset.loaded > {loaded}", timeout=60_000)
     tile.scroll_into_view_if_needed()
 
 
@@ -64,7 +64,7 @@ def test_tenth_thousand_photo_by_scrolling_and_by_the_month_index(big_collection
     page.wait_for_selector("body[data-timeline=ready]")
     month = target.taken_at.strftime("%Y-%m")
     page.click(f'#month-index button[data-month="{month}"]')
-    page.wait_for_function(f"document.querySelector('#photo-grid .tile')?.title !== 'Photo 1'")
+    wait_until(page, f"document.querySelector('#photo-grid .tile')?.title !== 'Photo 1'")
     assert page.locator(f'#month-index button[data-month="{month}"]').get_attribute("aria-current") == "true"
     assert f"month={month}" in page.url  # shareable: a reload starts at the same month
     newest_of_month = page.locator("#photo-grid .tile").first.get_attribute("title")

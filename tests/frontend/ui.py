@@ -15,7 +15,7 @@ def doc_screenshot(page, name: str) -> Path:
     """A small PNG of what the page shows now (half size, 128 colours) in docs/screenshots/."""
     if os.environ.get("ATELIER_DOC_SCREENSHOTS", "1") == "0":
         return None
-    page.wait_for_function("""[...document.querySelectorAll('img')].filter(i => i.getBoundingClientRect().top < innerHeight
+    wait_until(page, """[...document.querySelectorAll('img')].filter(i => i.getBoundingClientRect().top < innerHeight
                              && i.getBoundingClientRect().bottom > 0).every(i => i.complete)""")
     image = Image.open(io.BytesIO(page.screenshot()))
     image = image.resize((image.width // 2, image.height // 2), Image.LANCZOS) if image.width > 800 else image
@@ -60,3 +60,15 @@ def give_thumbnails(photos) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             if not target.exists():
                 os.link(swatches[i % len(swatches)], target)
+
+
+def wait_until(page, expression: str, *, timeout: float = 20_000) -> None:
+    """Waits until a JavaScript expression is true. Polls with `page.evaluate` (the DevTools protocol):
+    Playwright's `wait_for_function` compiles its predicate with eval, which the pages' CSP forbids."""
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout / 1000:.0f} s for: {expression}")
+        page.wait_for_timeout(50)

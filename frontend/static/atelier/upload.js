@@ -15,7 +15,8 @@ zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove
 input.addEventListener("change", () => { uploadAll([...input.files]); input.value = ""; });
 
 async function uploadAll(files) {
-  const queue = files.map((file) => ({ file, row: addRow(file) }));
+  const upload = crypto.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`; // one entry on the jobs page
+  const queue = files.map((file) => ({ file, row: addRow(file), upload }));
   const next = async () => { for (let item = queue.shift(); item; item = queue.shift()) await uploadOne(item); };
   await Promise.all(Array.from({ length: PARALLEL }, next));
 }
@@ -29,10 +30,11 @@ function addRow(file) {
   return row;
 }
 
-function uploadOne({ file, row }) {
+function uploadOne({ file, row, upload }) {
   return new Promise((resolve) => {
     const form = new FormData();
     form.append("files", file);
+    form.append("upload", upload);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", zone.dataset.url);
     xhr.setRequestHeader("X-CSRFToken", csrf);

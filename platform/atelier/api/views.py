@@ -42,6 +42,15 @@ def _int_id(value, name: str = "id") -> int:
     return number
 
 
+def _upload_token(value) -> str | None:
+    """The browser's id for one upload of many files (each file its own request): their jobs show as one entry."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > 64 or not all(c.isalnum() or c == "-" for c in value):
+        raise ValidationError({"upload": "an upload id: up to 64 letters, digits and dashes"})
+    return value
+
+
 def _paging_error(exc: Exception) -> ValidationError:
     name, _, message = str(exc).partition(": ")
     return ValidationError({name: message})
@@ -138,7 +147,8 @@ class CollectionViewSet(ViewSet):
         uploads = request.FILES.getlist("files")
         if not uploads:
             raise ValidationError({"files": "send one or more files in the multipart field 'files'"})
-        report = do_ingest_files(collection=collection, user=request.user, files=[(f.name, f) for f in uploads])
+        report = do_ingest_files(collection=collection, user=request.user, files=[(f.name, f) for f in uploads],
+                                 upload=_upload_token(request.data.get("upload")))
         code = status.HTTP_201_CREATED if report.created else status.HTTP_200_OK
         return Response(report.as_dict(), status=code)
 

@@ -37,7 +37,8 @@ def photos_missing_embeddings(model_id: str, photos=None):
     return photos.filter(~Exists(done))
 
 
-def start_embedding_job(*, collection: Collection, user, photo_ids: list[int] | None = None) -> int | None:
+def start_embedding_job(*, collection: Collection, user, photo_ids: list[int] | None = None,
+                        extra_params: dict | None = None) -> int | None:
     """Starts a `gpu` job embedding the collection's photos that lack the current model's vectors."""
     from atelier.embeddings.tasks import embed_photos
     from atelier.jobs.dispatch import enqueue
@@ -52,7 +53,7 @@ def start_embedding_job(*, collection: Collection, user, photo_ids: list[int] | 
     if total == 0:
         return None
     job = create_job(owner=user, kind="embed_photos", total=total, collection=collection,
-                     params={"photo_ids": photo_ids, "model_id": status.model_id}, message="embedding")
+                     params={"photo_ids": photo_ids, "model_id": status.model_id, **(extra_params or {})}, message="embedding")
     enqueue(embed_photos, job_id=job.pk)
     return job.pk
 
