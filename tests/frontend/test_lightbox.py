@@ -1,27 +1,17 @@
 """The lightbox: ←/→ through the timeline, Esc back, facts, tags with their source, tags and title by hand."""
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from atelier.library.models import Collection, Photo
 from atelier.tagging.models import PhotoTag, Tag, Vocabulary
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, seed_photos, wait_until
-from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, browser_user, doc_screenshot, in_db, open_timeline, seed_photos, wait_until
+from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def db(fn):
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn).result()
-
-
 @pytest.fixture
 def album(make_user, settings):
-    from django.conf import global_settings
-
-    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
-    lea = make_user("lea", password="s3cret-pass")
+    lea = browser_user(make_user, settings, "lea")
     collection = Collection.objects.create(owner=lea, name="Harbour")
     rows = seed_photos(collection, 12)
     photo3 = Photo.objects.get(collection=collection, title="Photo 3")
@@ -34,10 +24,7 @@ def album(make_user, settings):
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_arrows_walk_the_timeline_and_the_panel_edits_in_place(album, web_server, browser, size):
     collection, _ = album
-    page = browser.new_page(viewport=VIEWPORTS[size])
-    log_in(page, web_server.url, "lea")
-    page.goto(f"{web_server.url}/collections/{collection.pk}/")
-    page.wait_for_selector("body[data-timeline=ready]")
+    page = open_timeline(browser, web_server.url, "lea", collection, size)
     page.locator('#photo-grid .tile[title="Photo 3"] a').click()
     box = page.locator("#lightbox")
     page.wait_for_selector("#lightbox[open] #lightbox-panel[data-ready]")
@@ -69,7 +56,7 @@ def test_arrows_walk_the_timeline_and_the_panel_edits_in_place(album, web_server
     page.fill("#lightbox-panel .title-edit", "Harbour at dawn")
     page.locator("#lightbox-panel .title-edit").press("Tab")
     wait_until(page, "document.querySelector('#lightbox-panel .save-note').textContent === 'Title saved'")
-    assert db(lambda: Photo.objects.get(collection=collection, filename="IMG_00002.jpg").title) == "Harbour at dawn"
+    assert in_db(lambda: Photo.objects.get(collection=collection, filename="IMG_00002.jpg").title) == "Harbour at dawn"
     page.locator("#lightbox-image").click()  # focus back on the picture: arrows move again
     doc_screenshot(page, f"lightbox-{size}")
     page.keyboard.press("Escape")

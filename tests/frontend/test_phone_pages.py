@@ -4,7 +4,7 @@ import pytest
 
 from atelier.jobs.models import Job
 from atelier.library.models import Collection
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, seed_photos
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, browser_user, seed_photos
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -13,10 +13,7 @@ LONG = "A collection with a very long name that goes on and on: Holidays in the 
 
 @pytest.fixture
 def library(make_user, settings):
-    from django.conf import global_settings
-
-    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
-    pia = make_user("pia", password="s3cret-pass", staff=True)
+    pia = browser_user(make_user, settings, "pia", staff=True)
     collection = Collection.objects.create(owner=pia, name=LONG, description="word " * 80)
     Collection.objects.create(owner=pia, name="Short")
     photos = seed_photos(collection, 30)

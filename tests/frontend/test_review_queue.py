@@ -1,21 +1,13 @@
 """The review queue by mouse and touch: readable tag names, accept/reject buttons on each suggestion,
 a bulk accept that says beforehand what it would take, counts that follow without a reload."""
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from atelier.tagging.models import PhotoTag
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, give_thumbnails, wait_until
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, give_thumbnails, in_db, wait_until
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 from tests.platform.test_tagging_browser import scored  # noqa: F401  (fixture: 6 scored photos, rita's "Shapes")
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-def db(fn):
-    """Runs a database read outside Playwright's event loop thread."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn).result()
 
 
 @pytest.fixture
@@ -66,5 +58,5 @@ def test_accept_and_reject_by_click_and_bulk_accept_preview(queue, web_server, b
     wait_until(page, "document.getElementById('bulk-note').textContent.startsWith('Nothing to accept')")
     assert all(o.endswith("(0)") for o in page.eval_on_selector_all("#review-tag option[data-name]", "os => os.map(o => o.textContent)"))
     page.close()
-    assert db(lambda: PhotoTag.objects.filter(state="accepted").count()) == 5
-    assert db(lambda: PhotoTag.objects.filter(state="rejected").count()) == 1
+    assert in_db(lambda: PhotoTag.objects.filter(state="accepted").count()) == 5
+    assert in_db(lambda: PhotoTag.objects.filter(state="rejected").count()) == 1

@@ -3,7 +3,7 @@ hits too), pages never repeat a photo and come in the order of the score shown, 
 with the file picker is searched by, shown, and put in the URL while the text box clears."""
 import pytest
 
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, give_thumbnails, wait_until
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, browser_user, doc_screenshot, give_thumbnails, wait_until
 from tests.helpers import image_bytes
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 from tests.platform.test_search import SMALL, add_photos, encode, random_vectors, unit
@@ -13,15 +13,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(t
 
 @pytest.fixture
 def shapes(make_user, settings, monkeypatch, tmp_path):
-    from django.conf import global_settings
-
     from atelier.library.models import Collection, Photo
 
     monkeypatch.setenv("ATELIER_CLIP_MODEL", SMALL)  # read by the Daphne process
     monkeypatch.setenv("ATELIER_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("ATELIER_SEARCH_MIN_SCORE", "0.75")
-    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
-    user = make_user("maria", password="s3cret-pass")
+    user = browser_user(make_user, settings, "maria")
     mine = Collection.objects.create(owner=user, name="Shapes")
     red, circle, square = encode("red", "circle", "square")
     ids = add_photos(mine, [unit(red + circle), unit(red + circle + 0.1 * square), unit(red + square),

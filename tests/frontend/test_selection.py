@@ -1,27 +1,17 @@
 """Selecting photos in the timeline (click, shift-click, select all) and acting on them."""
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from atelier.library.models import Collection, Photo
 from atelier.tagging.models import PhotoTag
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, seed_photos, wait_until
-from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
+from tests.frontend.ui import assert_no_sideways_scroll, browser_user, in_db, open_timeline, seed_photos, wait_until
+from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def db(fn):
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn).result()
-
-
 @pytest.fixture
 def library(make_user, settings):
-    from django.conf import global_settings
-
-    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
-    noor = make_user("noor", password="s3cret-pass")
+    noor = browser_user(make_user, settings, "noor")
     collection = Collection.objects.create(owner=noor, name="Coast")
     Collection.objects.create(owner=noor, name="Best of")
     seed_photos(collection, 40)
@@ -30,10 +20,7 @@ def library(make_user, settings):
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_shift_click_range_then_bulk_tag_and_delete(library, web_server, browser, size):
-    page = browser.new_page(viewport=VIEWPORTS[size])
-    log_in(page, web_server.url, "noor")
-    page.goto(f"{web_server.url}/collections/{library.pk}/")
-    page.wait_for_selector("body[data-timeline=ready]")
+    page = open_timeline(browser, web_server.url, "noor", library, size)
     assert page.locator("#selection-bar").is_hidden()
     tiles = page.locator("#photo-grid .tile")
     tiles.nth(1).locator(".tile-check").click()
@@ -50,7 +37,7 @@ def test_shift_click_range_then_bulk_tag_and_delete(library, web_server, browser
     page.click("#bulk-tag button[value=add]")
     wait_until(page, "document.getElementById('selection-note').textContent.includes('Tagged')")
     assert page.inner_text("#selection-note") == "Tagged 4 photos “sunset”"
-    tagged = db(lambda: sorted(PhotoTag.objects.filter(tag__name="sunset", state="accepted").values_list("photo__title", flat=True)))
+    tagged = in_db(lambda: sorted(PhotoTag.objects.filter(tag__name="sunset", state="accepted").values_list("photo__title", flat=True)))
     assert tagged == ["Photo 2", "Photo 3", "Photo 5", "Photo 6"]
 
     page.select_option("#bulk-target", label="Best of")
@@ -61,12 +48,12 @@ def test_shift_click_range_then_bulk_tag_and_delete(library, web_server, browser
     page.click("#bulk-delete")
     assert "Remove 4 photos from “Coast”?" in page.inner_text("#confirm-delete")
     page.click("#confirm-delete button[value=cancel]")
-    assert db(lambda: Photo.objects.filter(collection=library).count()) == 40  # cancelled: nothing gone
+    assert in_db(lambda: Photo.objects.filter(collection=library).count()) == 40  # cancelled: nothing gone
     page.click("#bulk-delete")
     page.click("#confirm-delete button[value=delete]")
     wait_until(page, "document.getElementById('selection-note').textContent.startsWith('Deleted')")
     assert page.inner_text("#photo-count") == "36 photos" and tiles.count() == 36
-    assert db(lambda: Photo.objects.filter(collection=library).count()) == 36
+    assert in_db(lambda: Photo.objects.filter(collection=library).count()) == 36
 
     page.click("#select-all")
     assert page.inner_text("#selection-count") == "36 selected"

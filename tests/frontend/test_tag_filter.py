@@ -3,8 +3,8 @@ import pytest
 
 from atelier.library.models import Collection, Photo
 from atelier.tagging.models import PhotoTag, Tag, Vocabulary
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, seed_photos, wait_until
-from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, browser_user, open_timeline, seed_photos, wait_until
+from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
 LONG_TAG = "a very long tag name that would push every other chip off a phone screen"
@@ -12,10 +12,7 @@ LONG_TAG = "a very long tag name that would push every other chip off a phone sc
 
 @pytest.fixture
 def tagged(make_user, settings):
-    from django.conf import global_settings
-
-    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
-    ivy = make_user("ivy", password="s3cret-pass")
+    ivy = browser_user(make_user, settings, "ivy")
     collection = Collection.objects.create(owner=ivy, name="Walks " * 30)
     seed_photos(collection, 20)
     vocab = Vocabulary.objects.create(collection=collection, name="scenes")
@@ -32,10 +29,7 @@ def tagged(make_user, settings):
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_tag_chip_filters_the_timeline_and_stays_in_the_url(tagged, web_server, browser, size):
-    page = browser.new_page(viewport=VIEWPORTS[size])
-    log_in(page, web_server.url, "ivy")
-    page.goto(f"{web_server.url}/collections/{tagged.pk}/")
-    page.wait_for_selector("body[data-timeline=ready]")
+    page = open_timeline(browser, web_server.url, "ivy", tagged, size)
     chips = page.locator("#tag-chips .tag-chip")
     assert [c.text_content().split() for c in chips.all()][:1] == [["dog", "5"]]
     assert chips.count() == 2  # dog and the long one; "sea" is only suggested

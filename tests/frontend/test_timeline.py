@@ -3,8 +3,8 @@ month index, at desktop and phone sizes."""
 import pytest
 
 from atelier.library.models import Collection
-from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, seed_photos, wait_until
-from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
+from tests.frontend.ui import assert_no_sideways_scroll, browser_user, doc_screenshot, open_timeline, seed_photos, wait_until
+from tests.platform.services import browser, web_server  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 N = 10_500
@@ -13,21 +13,10 @@ TARGET = "Photo 10000"  # the 10,000th photo, newest first (one an hour back fro
 
 @pytest.fixture
 def big_collection(make_user, settings):
-    from django.conf import global_settings
-
-    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
-    vera = make_user("vera", password="s3cret-pass")
+    vera = browser_user(make_user, settings, "vera")
     collection = Collection.objects.create(owner=vera, name="Ten thousand and more")
     rows = seed_photos(collection, N)
     return collection, rows[9999]
-
-
-def open_timeline(browser, web_server, collection, size):
-    page = browser.new_page(viewport=VIEWPORTS[size])
-    log_in(page, web_server.url, "vera")
-    page.goto(f"{web_server.url}/collections/{collection.pk}/")
-    page.wait_for_selector("body[data-timeline=ready]")
-    return page
 
 
 def scroll_until(page, tile, *, pages: int) -> None:
@@ -44,7 +33,7 @@ def scroll_until(page, tile, *, pages: int) -> None:
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_tenth_thousand_photo_by_scrolling_and_by_the_month_index(big_collection, web_server, browser, size):
     collection, target = big_collection
-    page = open_timeline(browser, web_server, collection, size)
+    page = open_timeline(browser, web_server.url, "vera", collection, size)
     assert page.inner_text("#photo-count") == "10,500 photos"
     first = page.locator("#photo-grid .tile").first
     assert first.get_attribute("title") == "Photo 1"

@@ -72,3 +72,31 @@ def wait_until(page, expression: str, *, timeout: float = 20_000) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout / 1000:.0f} s for: {expression}")
         page.wait_for_timeout(50)
+
+
+def in_db(fn):
+    """Runs a database call outside the thread where Playwright's event loop refuses Django's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def browser_user(make_user, settings, username: str, **kwargs):
+    """A user who logs in through the real form (password "s3cret-pass", hashed as the server expects);
+    made before the browser starts, as Playwright's loop refuses Django database calls in this thread."""
+    from django.conf import global_settings
+
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    return make_user(username, password="s3cret-pass", **kwargs)
+
+
+def open_timeline(browser, server_url: str, username: str, collection, size: str):
+    """A new page at that screen size, signed in, showing the collection's timeline once it is ready."""
+    from tests.platform.services import log_in
+
+    page = browser.new_page(viewport=VIEWPORTS[size])
+    log_in(page, server_url, username)
+    page.goto(f"{server_url}/collections/{collection.pk}/")
+    page.wait_for_selector("body[data-timeline=ready]")
+    return page

@@ -17,6 +17,7 @@ function show(item) {
   const id = item.dataset.photo;
   box.dataset.photo = id;
   image.src = `/api/photos/${id}/thumbnail/?size=large`;
+  image.onload = () => image.classList.toggle("pixelated", image.naturalWidth <= 256 && image.naturalHeight <= 256); // small pictures: crisp pixels
   image.alt = item.title || `photo ${id}`;
   const list = items();
   const at = list.indexOf(item);

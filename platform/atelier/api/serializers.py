@@ -53,6 +53,14 @@ class PhotoUpdateSerializer(serializers.Serializer):
     caption = serializers.CharField(required=False, allow_blank=True, max_length=10000)
 
 
+class PhotoPageSerializer(serializers.Serializer):
+    """One page of GET /api/photos/ (documentation of the response shape)."""
+    count = serializers.IntegerField(allow_null=True, help_text="how many photos the list holds (first page only)")
+    next = serializers.URLField(allow_null=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    results = PhotoSerializer(many=True)
+
+
 class BulkActionSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000)
     action = serializers.ChoiceField(choices=["add_tag", "remove_tag", "copy_to", "delete"])

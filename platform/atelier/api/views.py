@@ -16,7 +16,7 @@ from rest_framework.viewsets import ViewSet
 from atelier.api.errors import found_or_404
 from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
-from atelier.api.pagination import LimitOffsetPagination, api_page_bounds
+from atelier.api.pagination import api_page_bounds
 from atelier.api.parsers import FormParser, JSONParser, MultiPartParser
 from atelier.jobs import selectors as job_selectors
 from atelier.jobs import services as job_services
@@ -156,7 +156,7 @@ class CollectionViewSet(ViewSet):
 class PhotoViewSet(ViewSet):
     permission_classes = [drf_permissions.IsAuthenticatedOrReadOnly]
     queryset = Photo.objects.none()
-    pagination_class = LimitOffsetPagination  # the list pages (and the schema says so)
+    pagination_class = None  # the list pages by keyset cursor (its parameters are declared on it)
     serializer_class = s.PhotoSerializer
 
     def _get(self, request, pk):
@@ -181,7 +181,7 @@ class PhotoViewSet(ViewSet):
         OpenApiParameter("cursor", str, description="the `next_cursor` of the previous page"),
         OpenApiParameter("limit", int, description=f"photos per page, 1-{timeline.MAX_LIMIT} (default {timeline.DEFAULT_LIMIT})"),
         OpenApiParameter("tag", str, many=True, description="only photos with any of these accepted tags"),
-    ])
+    ], responses=s.PhotoPageSerializer)
     def list(self, request):
         try:
             photos = self._timeline_scope(request)
