@@ -25,8 +25,15 @@ def scroll_until(page, tile, *, pages: int) -> None:
         if tile.count():
             break
         loaded = int(page.get_attribute("#photo-grid", "data-loaded") or 0)
-        page.keyboard.press("End")
-        wait_until(page, f"+document.getElementById('photo-grid').dataset.loaded > {loaded}", timeout=60_000)
+        for attempt in range(6):  # a reader scrolls again when nothing comes; so does this test
+            page.keyboard.press("End")
+            try:
+                wait_until(page, f"+document.getElementById('photo-grid').dataset.loaded > {loaded}", timeout=15_000)
+                break
+            except TimeoutError:
+                if attempt == 5:
+                    raise
+                page.mouse.wheel(0, -400)
     tile.scroll_into_view_if_needed()
 
 

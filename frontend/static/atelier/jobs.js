@@ -71,6 +71,14 @@ function applyJob(job) {
     const states = [...entry.querySelectorAll("li.step")].map((li) => li.dataset.state);
     entry.dataset.state = ["failed", "running", "queued", "cancelled"].find((st) => states.includes(st)) || "succeeded";
     entry.querySelector(".entry-state").textContent = entry.dataset.state;
+    const finished = [...entry.querySelectorAll("li.step")].every((li) => ["succeeded", "failed", "cancelled"].includes(li.dataset.state));
+    const cell = entry.querySelector("td.finished");
+    if (finished && cell && job.finished_at && !cell.querySelector("time")) {
+      const time = document.createElement("time");
+      time.dateTime = job.finished_at;
+      time.textContent = TIME.format(new Date(job.finished_at));
+      cell.replaceChildren(time);
+    }
   }
   document.dispatchEvent(new CustomEvent("atelier:job", { detail: job }));
 }
