@@ -6,10 +6,10 @@ reads rows only; half have an EXIF date, the added dates spread over ten years, 
 has an accepted tag), then times requests through Django's test client (full middleware, session
 auth, permissions, serialization) and reports p50/p99 server time of:
 
-- the first timeline page   GET /api/photos/?collection=C&limit=200
-- a page near the end        the same with the keyset cursor of the photo 200 from the end
+- the first timeline page   GET /api/photos/?collection=C&limit=400
+- a page near the end        the same with the keyset cursor of the photo 400 from the end
 - the month index            GET /api/photos/months/?collection=C
-- a filtered page            GET /api/photos/?collection=C&tag=sunset&limit=200 (the tag chip filter)
+- a filtered page            GET /api/photos/?collection=C&tag=sunset&limit=400 (the tag chip filter)
 
 Goal on a 2-core machine: every p50 <= 150 ms, the deep page within 1.5x of the first.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-PAGE = 200
+PAGE = 400  # the page size the timeline asks for (frontend/static/atelier/timeline.js)
 TAG = "sunset"
 
 
