@@ -7,9 +7,9 @@ import time
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings as hyp_settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 
 import schemathesis
+from knox.models import AuthToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
@@ -41,10 +41,24 @@ def seeded(make_user, collection, owner):
                                            candidates=2, keep=1, seed=1, ranked=True)
     Candidate.objects.create(generation=generation, index=0, seed=1, png=image_bytes("PNG"), width=64, height=48,
                              score=0.3, rank=1)
-    return {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
+    return owner
 
 
-def test_api_conforms_to_its_schema_under_fuzzing(seeded, settings):
+@pytest.fixture
+def connection_kept_between_requests():
+    """The WSGI handler closes the database connection after each request; the test's transaction
+    lives on that connection, so keep it open as Django's own test client does."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_api_conforms_to_its_schema_under_fuzzing(seeded, settings, connection_kept_between_requests):
     from atelier.wsgi import application
 
     settings.DEBUG = False
@@ -58,7 +72,9 @@ def test_api_conforms_to_its_schema_under_fuzzing(seeded, settings):
             @hyp_settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             def fuzz(case):
-                case.call_and_validate(headers=seeded, checks=CHECKS)
+                # A fresh token per case: the fuzzer also calls logout and revoke, which end tokens.
+                token = AuthToken.objects.create(user=seeded)[1]
+                case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
 
             try:
                 fuzz()

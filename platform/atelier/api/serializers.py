@@ -96,6 +96,7 @@ class CredentialsSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField()
+    expiry = serializers.DateTimeField()
 
 
 class UserSerializer(serializers.Serializer):

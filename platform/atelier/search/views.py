@@ -3,6 +3,7 @@ image search, and the chips' links)."""
 from django.http import Http404
 from django.shortcuts import render
 
+from atelier.library.image_gate import stored_extensions
 from atelier.library.models import Photo
 from atelier.library.permissions import visible_collections
 from atelier.tagging.selectors import tag_chips
@@ -15,7 +16,7 @@ def search_page(request):
     similar = request.GET.get("similar", "")
     context = {"q": q, "similar": similar, "results": None, "error": None,
                "collections": visible_collections(request.user).order_by("name")[:200],
-               "formats": ["jpg", "png", "webp", "gif", "bmp", "tif", "heic"], "params": request.GET,
+               "formats": stored_extensions(), "params": request.GET,
                "selected_collections": request.GET.getlist("collection"), "chosen_tags": request.GET.getlist("tag")}
     context["tag_chips"] = tag_chips(photos=Photo.objects.filter(collection__in=visible_collections(request.user)))
     if q.strip() or similar:
