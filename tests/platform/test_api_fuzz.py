@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                status_code_conformance)
 from tests.helpers import image_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # ~1 min alone; more on a busy machine
 
 EXAMPLES = int(os.environ.get("ATELIER_FUZZ_EXAMPLES", 12))  # per operation and mode
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -44,11 +44,25 @@ def seeded(make_user, collection, owner):
     return {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
 
 
-def test_api_conforms_to_its_schema_under_fuzzing(seeded, settings):
+@pytest.fixture
+def wsgi_app():
+    """The WSGI app, minus the per-request connection closing (as Django's test client does it): the
+    requests run inside this test's transaction, which a closed PostgreSQL connection would end."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
     from atelier.wsgi import application
 
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield application
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def test_api_conforms_to_its_schema_under_fuzzing(seeded, wsgi_app, settings):
     settings.DEBUG = False
-    schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
     failures, started, operations = [], time.monotonic(), 0
     for result in schema.get_all_operations():
         operation = result.ok()
