@@ -102,7 +102,7 @@ class CollectionViewSet(ViewSet):
         services.check_delete_collection(user=request.user, collection=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=s.MembershipSerializer, responses=s.MembershipSerializer(many=True))
+    @extend_schema(request=s.MembershipSerializer, responses=s.MembershipSerializer(many=True), parameters=PAGE_PARAMS)
     @action(detail=True, methods=["get", "post"])
     def members(self, request, pk=None):
         collection = self._get(request, pk)
@@ -113,7 +113,9 @@ class CollectionViewSet(ViewSet):
                                       username=data.validated_data["user"]["username"], role=data.validated_data["role"])
         elif not permissions.can_admin(request.user, collection):
             raise PermissionDenied("only the collection's admins may see its members")
-        return Response(s.MembershipSerializer(collection.memberships.select_related("user"), many=True).data)
+        limit, offset = api_page_bounds(request, default=settings.ATELIER_API_MAX_PAGE)
+        members = collection.memberships.select_related("user").order_by("user__username")[offset:offset + limit]
+        return Response(s.MembershipSerializer(members, many=True).data)
 
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<username>[^/]+)")
     def remove_member(self, request, pk=None, username=None):
