@@ -3,17 +3,24 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-STAMP := $(VENV)/.installed
+GPU ?= 0
+# GPU=1: faiss's CUDA build instead of faiss-cpu (requirements-gpu.lock); never both.
+LOCK := $(if $(filter 1,$(GPU)),requirements-gpu.lock,requirements.lock)
+OTHER_FAISS := $(if $(filter 1,$(GPU)),faiss-cpu,faiss-gpu-cu12)
+STAMP := $(VENV)/.installed-$(if $(filter 1,$(GPU)),gpu,cpu)
 SITE = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 
 .PHONY: setup demo test test-fast worker web lint clean
 
-# Idempotent: reinstalls only when requirements.lock or pyproject.toml changed.
+# Idempotent: reinstalls only when a lock file or pyproject.toml changed. `make setup GPU=1` on CUDA machines.
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-gpu.lock pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	@# switching builds: both own faiss/, so remove both and let the lock put the right one back
+	@if $(BIN)/pip show -q $(OTHER_FAISS) 2>/dev/null; then $(BIN)/pip uninstall -q -y faiss-cpu faiss-gpu-cu12; fi
+	$(BIN)/pip install -q --disable-pip-version-check -r $(LOCK)
+	@rm -f $(VENV)/.installed-*
 	@echo "$(CURDIR)/platform" > $(SITE)/atelier-paths.pth
 	@echo "$(CURDIR)" >> $(SITE)/atelier-paths.pth
 	@touch $(STAMP)

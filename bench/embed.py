@@ -18,6 +18,13 @@ are skewed (the scheduler favours the pipeline, which sleeps while waiting for d
 runs on a quiet machine.
 
     .venv/bin/python bench/embed.py [--quick]
+
+With ``--rows N`` it measures the embedding *job* instead (bench/embed_shards.py): time per batch
+at the start, middle and end of an N-photo collection in a real database (DATABASE_URL, else
+SQLite), the forward pass replaced by a stand-in that waits ``--forward-ms``, and the speed-up of
+two worker processes sharing one job:
+
+    DATABASE_URL=postgres://... .venv/bin/python bench/embed.py --rows 1000000 [--quick]
 """
 
 from __future__ import annotations
@@ -139,7 +146,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="number of photos (default 256, quick 32)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, help="passes over the photos (default 3, quick 1)")
+    parser.add_argument("--rows", type=int, help="measure the sharded job's database work on this many photos")
+    parser.add_argument("--forward-ms", type=float, default=50.0, help="stand-in forward pass per batch (--rows)")
+    parser.add_argument("--worker-rows", type=int, help="photos of the two-worker run (default 20000, quick 4000)")
     args = parser.parse_args()
+    if args.rows:
+        return job_bench(args)
     count = args.images or (32 if args.quick else 256)
     rounds = args.rounds or (1 if args.quick else 3)
 
@@ -201,6 +213,23 @@ def main() -> None:
         "vitb32_raw_cores_used": round(vit["cores_used"], 2), "machine_busy": vit_busy,
     }
     print(json.dumps(summary))
+
+
+def job_bench(args) -> None:
+    from bench.embed_shards import run
+
+    rows = min(args.rows, 20_000) if args.quick else args.rows
+    batch = 64 if args.batch_size == 16 else args.batch_size  # the job's CPU batch unless given
+    r = run(rows, batch=batch, dim=512, forward_ms=args.forward_ms, batches=5 if args.quick else 20,
+            worker_rows=args.worker_rows or (4000 if args.quick else 20_000), shard_size=1024)
+    print(f"database {r['database']}, {r['rows']} photos, batch {r['batch']}, stand-in forward {r['forward_ms']} ms")
+    print(f"{'batch at':<10} {'ms':>8}")
+    for where in ("start", "middle", "end"):
+        print(f"{where:<10} {r[f'batch_cost_{where}_ms']:>8}")
+    print(f"end / start: {r['batch_cost_end_over_start']}")
+    print(f"{r['two_workers_rows']} photos: 1 worker {r['one_worker_s']} s, 2 workers {r['two_workers_s']} s, "
+          f"speed-up {r['two_workers_speedup']} ({r['cpus']} CPUs)")
+    print(json.dumps(r))
 
 
 if __name__ == "__main__":

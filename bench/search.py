@@ -12,6 +12,14 @@ the same thread count. ``http_bench`` is the hook for the platform's HTTP endpoi
     .venv/bin/python bench/search.py            # 100k and 1M (several minutes)
     .venv/bin/python bench/search.py --quick    # 50k, under a minute without autofaiss
     .venv/bin/python bench/search.py --n 200000 --budget-mb 1024
+    .venv/bin/python bench/search.py --n 1000000 --processes 4 --store pgvector --plan-for 100000000
+
+Scale parts (bench/search_scale.py): ``--processes P`` publishes one snapshot and reports the
+proportional set size (PSS) of one serving process and of P at once; ``--plan-for N`` builds the
+plan chosen for N vectors (lists scaled to the sample) and reports recall@10 without and with
+re-ranking; ``--store pgvector`` loads the same vectors into PostgreSQL 18 + pgvector (HNSW over
+halfvec) and times single queries with and without a filter keeping 10 % of rows, beside FAISS's
+filtered search; ``--searchable-after M`` times commit-to-found in another process over M photos.
 
 Prints a table, then as its last line one JSON object for the largest size run.
 """
@@ -34,8 +42,11 @@ sys.path.insert(0, str(ROOT))
 
 import faiss  # noqa: E402
 
-from ml_core.index import IndexPolicy, VectorIndex  # noqa: E402
+from ml_core.index import AllowList, IndexPolicy, VectorIndex  # noqa: E402
 from ml_core.index.synthetic import ClusteredVectors, ClusterSpec  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import search_scale  # noqa: E402
 
 AF_VENV = ROOT / "bench" / ".venvs" / "autofaiss"
 AF_PACKAGES = ["autofaiss==2.18.0", "numpy<2", "pyarrow<18", "faiss-cpu"]
@@ -77,7 +88,8 @@ def latency_ms(seconds: np.ndarray) -> tuple[float, float]:
 
 
 # -- Atelier's index -----------------------------------------------------------------------
-def bench_ours(xb: np.ndarray, xq: np.ndarray, truth: np.ndarray, budget_mb: int) -> dict:
+def bench_ours(xb: np.ndarray, xq: np.ndarray, truth: np.ndarray, budget_mb: int,
+               truth_filtered: np.ndarray | None = None) -> dict:
     policy = IndexPolicy(memory_budget_bytes=budget_mb << 20)
     gc.collect()
     before = rss_mb()
@@ -94,8 +106,11 @@ def bench_ours(xb: np.ndarray, xq: np.ndarray, truth: np.ndarray, budget_mb: int
     faiss.omp_set_num_threads(1)  # also what VectorIndex applies per search thread
     found, seconds = time_queries(lambda q: index.search(q, K).ids, xq)
     p50, p99 = latency_ms(seconds)
+    allow = AllowList(np.arange(0, len(xb), 10))  # the 10 % a permission filter keeps
+    found_f, seconds_f = time_queries(lambda q: index.search(q, K, allow_ids=allow).ids, xq)
     curve = nprobe_curve(index, xq, truth) if index.nprobe else []
-    return {"curve": curve,
+    return {"curve": curve, "filtered_p50_ms": latency_ms(seconds_f)[0],
+        "filtered_recall_at_10": recall(found_f, truth_filtered) if truth_filtered is not None else None,
         "factory": index.factory, "nprobe": index.nprobe, "build_s": build_s,
         "build_phases_s": index.build_seconds,
         "memory_mb": memory_mb, "index_file_mb": file_mb, "save_s": save_s,
@@ -187,42 +202,62 @@ def http_bench(n: int) -> dict | None:
     test client with the demo model (random:atelier-demo-clip while the demo weights are absent).
     Returns None while the platform or its search app cannot be imported or the run fails.
     """
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'platform'}:{ROOT}"}
-    try:
-        done = subprocess.run([sys.executable, "-m", "atelier.search.benchmark", "--n", str(n)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=3600)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"  http bench failed: {exc}")
-        return None
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    if done.returncode != 0 or not lines or not lines[-1].startswith("{"):
-        print(f"  http bench failed (exit {done.returncode}): {done.stderr[-500:]}")
-        return None
-    print("\n".join("  " + line for line in lines[:-1]))
-    return json.loads(lines[-1])
+    return search_scale.run_platform_module("atelier.search.benchmark", ["--n", str(n)], "http bench")
 
 
 # -- driver -------------------------------------------------------------------------------
-def run_size(n: int, n_queries: int, budget_mb: int, with_autofaiss: bool, af_query_ms: float) -> dict:
+def run_size(n: int, n_queries: int, budget_mb: int, with_autofaiss: bool, af_query_ms: float,
+             scale: argparse.Namespace) -> dict:
     mixture = ClusteredVectors(ClusterSpec(), seed=0)
     xb = mixture.sample(n, seed=1)
     xq = mixture.sample(n_queries, seed=2)  # same mixture, different draws: not in the database
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     _, truth = faiss.knn(xq, xb, K, metric=faiss.METRIC_INNER_PRODUCT)
+    _, rows = faiss.knn(xq, xb[::10], K, metric=faiss.METRIC_INNER_PRODUCT)
+    truth_filtered = rows * 10  # exact top-10 among the rows a 10 % filter keeps (ids divisible by 10)
     xb_dir = OUT / f"emb_{n}"
     if with_autofaiss:
         xb_dir.mkdir(parents=True, exist_ok=True)
         np.save(xb_dir / "emb.npy", xb)
-    row = {"n": n, "ours": bench_ours(xb, xq, truth, budget_mb)}
+    row = {"n": n, "ours": bench_ours(xb, xq, truth, budget_mb, truth_filtered), "scale": {}}
+    row["scale"].update(run_scale(xb, xq, truth, truth_filtered, budget_mb, scale))
     del xb
     gc.collect()
     row["autofaiss"] = (bench_autofaiss(n, xb_dir, xq, truth, budget_mb, af_query_ms)
                         if with_autofaiss else {})
     row["matched"] = best_within(row["ours"], row["autofaiss"].get("search_p50_ms"))
     shutil.rmtree(xb_dir, ignore_errors=True)
-    row["http"] = http_bench(n)
+    row["http"] = http_bench(n) if scale.http else None
+    if scale.searchable_after:
+        row["scale"].update(search_scale.bench_searchable_after(scale.searchable_after) or {})
     print_row(row)
     return row
+
+
+def run_scale(xb, xq, truth, truth_filtered, budget_mb: int, scale: argparse.Namespace) -> dict:
+    """The optional scale parts on this size's vectors (see bench/search_scale.py)."""
+    policy = IndexPolicy(memory_budget_bytes=budget_mb << 20)
+    out = {}
+    if scale.processes:
+        out.update(search_scale.bench_processes(xb, scale.processes, policy))
+        print(f"  {scale.processes} processes serving one snapshot ({out['plan']}, {out['snapshot_mb']:.0f} MB of files): "
+              f"PSS one {out['pss_one_mb']:.0f} MB (snapshot {out['pss_one_snapshot_mb']:.0f}), each of "
+              f"{scale.processes} {out['pss_each_mb']} MB (snapshot {out['pss_each_snapshot_mb']}), "
+              f"sum {out['pss_sum_mb']:.0f} MB = {out['pss_sum_over_one']:.2f}x one", flush=True)
+    if scale.plan_for:
+        plan = search_scale.bench_plan_for(scale.plan_for, xb, xq, truth, policy)
+        out.update(plan)
+        print(f"  plan for {scale.plan_for:,}: {plan['plan']} (on {plan['sample_n']:,}: {plan['sample_plan']}): "
+              + ", ".join(f"re-rank x{p['refine']} nprobe {p['nprobe']} recall@10 {p['recall_at_10']:.3f}"
+                          for p in plan["curve"]), flush=True)
+    if scale.store == "pgvector":
+        pg = search_scale.bench_pgvector(xb, xq, truth, truth_filtered)
+        out.update(pg)
+        print(f"  pgvector HNSW halfvec (ef_search {pg['pgvector_ef_search']}, load {pg['pgvector_load_s']:.0f} s, "
+              f"index {pg['pgvector_index_s']:.0f} s): recall@10 {pg['pgvector_recall_at_10']:.3f} p50 "
+              f"{pg['pgvector_p50_ms']:.2f} ms p99 {pg['pgvector_p99_ms']:.2f} ms; 10 % filter: recall@10 "
+              f"{pg['pgvector_filtered_recall_at_10']:.3f} p50 {pg['pgvector_filtered_p50_ms']:.2f} ms", flush=True)
+    return out
 
 
 def print_row(row: dict) -> None:
@@ -245,13 +280,16 @@ def print_row(row: dict) -> None:
             print(f"  {'':<10}{'  nprobe=' + str(p['nprobe']):<24}{'':>27}"
                   f"{p['recall_at_10']:11.3f}{p['search_p50_ms']:9.3f}{p['search_p99_ms']:9.3f}")
     print(f"  atelier build phases (s): {row['ours']['build_phases_s']}")
+    ours = row["ours"]
+    print(f"  atelier with a permission filter keeping 10 %: recall@10 {ours['filtered_recall_at_10']:.3f}, "
+          f"p50 {ours['filtered_p50_ms']:.3f} ms")
     if row["autofaiss"].get("index_param"):
         print(f"  autofaiss search parameters: {row['autofaiss']['index_param']}")
     sys.stdout.flush()
 
 
 def summary(row: dict) -> dict:
-    ours, af, http = row["ours"], row["autofaiss"], row["http"] or {}
+    ours, af, http, scale = row["ours"], row["autofaiss"], row["http"] or {}, row["scale"]
     return {
         "n": row["n"], "factory": ours["factory"], "nprobe": ours["nprobe"],
         "recall_at_10": round(ours["recall_at_10"], 4),
@@ -268,7 +306,16 @@ def summary(row: dict) -> dict:
         "recall_at_autofaiss_p50": _round((row["matched"] or {}).get("recall_at_10"), 4),
         "nprobe_at_autofaiss_p50": (row["matched"] or {}).get("nprobe"),
         "http_p50_ms": http.get("http_p50_ms"), "http_p99_ms": http.get("http_p99_ms"),
+        "faiss_filtered_p50_ms": _round(ours["filtered_p50_ms"], 3),
+        "faiss_filtered_recall_at_10": _round(ours["filtered_recall_at_10"], 4),
+        **{key: scale.get(key) for key in SCALE_KEYS},
     }
+
+
+SCALE_KEYS = ("pss_one_mb", "pss_sum_mb", "pss_sum_over_one", "plan_for", "plan", "plan_recall_at_10",
+              "plan_recall_at_10_reranked", "pgvector_recall_at_10", "pgvector_p50_ms", "pgvector_p99_ms",
+              "pgvector_filtered_recall_at_10", "pgvector_filtered_p50_ms", "searchable_after_p50_s",
+              "searchable_after_max_s")
 
 
 def _round(v, digits):
@@ -284,13 +331,25 @@ def main() -> None:
     parser.add_argument("--no-autofaiss", action="store_true")
     parser.add_argument("--autofaiss-query-ms", type=float, default=2.0,
                         help="latency target given to autofaiss (ours: p50 <= 2 ms)")
+    parser.add_argument("--processes", type=int, default=0, help="serve one snapshot from this many processes (PSS)")
+    parser.add_argument("--plan-for", type=int, default=0, help="measure the plan chosen for this many vectors")
+    parser.add_argument("--store", choices=["faiss", "pgvector"], default="faiss",
+                        help="pgvector: also load the vectors into PostgreSQL + pgvector and compare")
+    parser.add_argument("--searchable-after", type=int, help="photos timed from commit to found (default 100; --quick: none)")
+    parser.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP endpoint timings")
+    parser.add_argument("--serve-snapshot", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_snapshot:
+        search_scale.serve_snapshot(args.serve_snapshot, args.queries)
+        return
+    if args.searchable_after is None:
+        args.searchable_after = 0 if args.quick else 100  # --quick stays under a minute
     sizes = [args.n] if args.n else [50_000] if args.quick else [100_000, 1_000_000]
     with_af = not (args.no_autofaiss or args.quick)
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"faiss {faiss.__version__}, {os.cpu_count()} cores, budget {args.budget_mb} MiB, "
           f"{args.queries} single-thread single queries per index", flush=True)
-    rows = [run_size(n, args.queries, args.budget_mb, with_af, args.autofaiss_query_ms)
+    rows = [run_size(n, args.queries, args.budget_mb, with_af, args.autofaiss_query_ms, args)
             for n in sizes]
     print(json.dumps(summary(rows[-1])))
 

@@ -1,4 +1,13 @@
-"""Benchmark: zero-shot tagging of stored embeddings — N unit 512-d vectors against T tags, top-5 kept.
+"""Benchmark: zero-shot tagging of stored embeddings — N unit 512-d vectors against T tags.
+
+Two parts. (1) In memory: top-5 per photo with ``ml_core.zeroshot.score``, 100,000 × 100 and
+1,000,000 × 1,000 (quick: 200,000 × 1,000). (2) Sharded, as the tagging job runs at any size
+(``ml_core.zeroshot.sharded``): N float16 vectors memory-mapped from a file, a statistics pass and
+a selection pass in blocks, at most ``--cap`` suggestions kept per tag; reports seconds, the peak
+extra memory (anonymous RSS, so the mapped file does not count), the GFLOP/s reached against a
+plain matrix product of one block measured in the same run, the longest step (blocks until
+``--chunk-seconds``, as a job step) and the suggestions written. ``--n``/``--tags`` run only part
+(2) at that size, e.g. ``--n 10000000 --tags 1000``.
 
 Scores with ``ml_core.zeroshot.score(..., top_k=5)`` (chunked matrix product + top-k per chunk) and
 reports wall time and the peak memory allocated on top of the embeddings themselves (tracemalloc:
@@ -6,7 +15,7 @@ numpy and torch CPU buffers; the embeddings are made before tracing starts). Tar
 1,000,000 × 1,000 in ≤ 15 s and ≤ 1 GiB extra. Also 100,000 × 100. Last line: one JSON object
 (the largest run).
 
-    .venv/bin/python bench/tagging.py [--quick] [--chunk 8192]
+    .venv/bin/python bench/tagging.py [--quick] [--chunk 8192] [--n N --tags T]
 """
 from __future__ import annotations
 
@@ -52,19 +61,142 @@ def run(n: int, tags: int, chunk: int) -> dict:
             "embeddings_mb": round(vectors.nbytes / 2**20, 1), "photos_per_s": round(n / seconds)}
 
 
+def anon_rss() -> int:
+    """Anonymous resident memory of this process (bytes): heap, numpy and torch buffers, not the
+    pages of a memory-mapped file."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def mapped_vectors(folder: str, n: int, seed: int = 0) -> np.ndarray:
+    """N unit vectors as float16 in a memory-mapped file (the database's storage type)."""
+    out = np.lib.format.open_memmap(os.path.join(folder, "vectors.npy"), mode="w+", dtype=np.float16, shape=(n, D))
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, 100_000):
+        block = rng.standard_normal((min(100_000, n - start), D), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        out[start:start + len(block)] = block
+    out.flush()
+    return np.load(os.path.join(folder, "vectors.npy"), mmap_mode="r")
+
+
+def gemm_peak_gflops(block: int, tags: int, seconds: float = 2.0) -> float:
+    """GFLOP/s of the bare product [block, D] @ [D, tags] in float32 on this machine, now."""
+    import torch
+
+    x, w = torch.randn(block, D), torch.randn(D, tags)
+    x @ w
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        x @ w
+        done += 1
+    return 2 * block * D * tags * done / (time.perf_counter() - started) / 1e9
+
+
+def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_seconds: float) -> dict:
+    """Both passes of the tagging job over `vectors`, block by block, steps cut at `chunk_seconds`."""
+    import torch
+
+    from ml_core.zeroshot.sharded import RunningTop, TagStats, _tags_on, block_top, tag_stats
+
+    base, peak, sampling = anon_rss(), [0], True  # before anything of this run is allocated
+    n, tag_matrix = len(vectors), unit_rows(tags, 1)
+    peak_gflops = gemm_peak_gflops(block, tags)
+
+    def sample() -> None:  # transient buffers live inside a block: look every 5 ms
+        while sampling:
+            peak[0] = max(peak[0], anon_rss() - base)
+            time.sleep(0.005)
+
+    import threading
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    steps, step_started, block_started = [], time.perf_counter(), [time.perf_counter()]
+
+    def tick() -> None:
+        """As the job: a step ends when one more block of the last one's length would pass the chunk."""
+        nonlocal step_started
+        now = time.perf_counter()
+        if now + (now - block_started[0]) - step_started >= chunk_seconds:
+            steps.append(now - step_started)
+            step_started = now
+        block_started[0] = now
+
+    started = time.perf_counter()
+    stats = TagStats.zeros(tags)
+    for lo in range(0, n, block):
+        stats = stats + tag_stats(vectors[lo:lo + block], tag_matrix)
+        tick()
+    stats_seconds = time.perf_counter() - started
+    cutoffs = torch.as_tensor(stats.cutoffs(1.0).astype(np.float32))
+    tags_t, written, top = _tags_on(tag_matrix, "cpu"), 0, RunningTop(tags, cap)
+    for lo in range(0, n, block):
+        # as the job: each tag's cutoff rises to its floor once it holds `cap` suggestions
+        values, rows = block_top(vectors[lo:lo + block], tags_t, mode="multi", cap=cap,
+                                 cutoffs=torch.maximum(cutoffs, top.floors))
+        written += int(torch.isfinite(values).sum())  # rows a job writes for this block (trimmed later)
+        top.add(values, rows + lo)
+        tick()
+    kept = top.result()
+    seconds = time.perf_counter() - started
+    sampling = False
+    sampler.join()
+    peak = peak[0]
+    steps.append(time.perf_counter() - step_started)
+    gflops = 2 * 2 * n * D * tags / seconds / 1e9  # two passes of [n, D] @ [D, tags]
+    return {"n": n, "tags": tags, "seconds": round(seconds, 2), "peak_extra_mb": round(peak / 2**20, 1),
+            "embeddings_mb": round(vectors.nbytes / 2**20, 1), "photos_per_s": round(2 * n / seconds),
+            "stats_seconds": round(stats_seconds, 2), "select_seconds": round(seconds - stats_seconds, 2),
+            "gflops": round(gflops, 1), "gemm_peak_gflops": round(peak_gflops, 1),
+            "gflops_fraction": round(gflops / peak_gflops, 3), "max_step_s": round(max(steps), 2),
+            "chunk_seconds": chunk_seconds, "block": block, "cap": cap, "suggestions_written": written,
+            "suggestions_kept": int(len(kept[0]))}
+
+
+def sharded(n: int, tags: int, args) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="atelier-tagging-", dir=args.tmp) as folder:
+        vectors = mapped_vectors(folder, n)
+        result = run_sharded(vectors, tags, block=args.block, cap=args.cap, chunk_seconds=args.chunk_seconds)
+        del vectors
+    print(f"\nsharded (memory-mapped float16, blocks of {result['block']}, cap {result['cap']} per tag):")
+    print(f"{'photos':>10} {'tags':>6} {'seconds':>8} {'peak extra MB':>14} {'GFLOP/s':>8} {'GEMM peak':>10} "
+          f"{'max step s':>11} {'chunk s':>8} {'written':>10} {'kept':>8}")
+    r = result
+    print(f"{r['n']:>10} {r['tags']:>6} {r['seconds']:>8} {r['peak_extra_mb']:>14} {r['gflops']:>8} "
+          f"{r['gemm_peak_gflops']:>10} {r['max_step_s']:>11} {r['chunk_seconds']:>8} {r['suggestions_written']:>10} "
+          f"{r['suggestions_kept']:>8}")
+    return result
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="100k × 100 and 200k × 1000 only")
     parser.add_argument("--chunk", type=int, default=8192)
+    parser.add_argument("--n", type=int, help="sharded run only, with this many photos")
+    parser.add_argument("--tags", type=int, default=1000, help="tags of the sharded run")
+    parser.add_argument("--block", type=int, default=8192, help="rows scored at once (ATELIER_TAG_BLOCK)")
+    parser.add_argument("--cap", type=int, default=1000, help="suggestions kept per tag")
+    parser.add_argument("--chunk-seconds", type=float, default=20.0, help="a job step's length (ATELIER_CHUNK_SECONDS)")
+    parser.add_argument("--tmp", default=None, help="folder for the memory-mapped vectors")
     args = parser.parse_args(argv)
     import torch
 
+    if args.n:
+        print(json.dumps(sharded(args.n, args.tags, args)))
+        return 0
     sizes = [(100_000, 100), (200_000, 1000)] if args.quick else [(100_000, 100), (1_000_000, 1000)]
     results = [run(n, t, args.chunk) for n, t in sizes]
     print(f"{'photos':>10} {'tags':>6} {'seconds':>8} {'photos/s':>10} {'peak extra MB':>14}  (torch threads {torch.get_num_threads()})")
     for r in results:
         print(f"{r['n']:>10} {r['tags']:>6} {r['seconds']:>8} {r['photos_per_s']:>10} {r['peak_extra_mb']:>14}")
-    print(json.dumps(results[-1]))
+    large = sharded(100_000 if args.quick else 1_000_000, 1000, args)
+    print(json.dumps({**results[-1], "sharded": large}))
     return 0
 
 

@@ -2,6 +2,7 @@
 where a test is marked `services` or `browser`; with ATELIER_REQUIRE_SERVICES=1 (CI) a missing
 service fails the run instead of skipping those tests."""
 import os
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -24,6 +25,17 @@ def _isolated_media(settings, tmp_path):
     settings.TASKS_MODE = "inline"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast users in tests
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings):
+    """Each test gets an empty local-memory cache (sign-in failures, throttles), never the Redis one:
+    clearing that would flush the Celery queues sharing its database."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": f"test-{uuid.uuid4().hex}"}}
+    AxesProxyHandler.get_implementation(force=True)  # axes holds its cache: hand it the new one
 
 
 @pytest.fixture

@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 GiB = 1 << 30
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
-
-
 @dataclass(frozen=True)
 class IndexPolicy:
-    """Knobs of the index choice; defaults can be overridden by ATELIER_INDEX_* variables."""
+    """Knobs of the index choice and of faiss's threads.
+
+    ml_core reads no environment: the platform builds this from its settings
+    (``atelier.search.index_service.index_policy``), scripts pass their own values.
+    """
 
     flat_threshold: int = 20_000
     memory_budget_bytes: int = 4 * GiB
@@ -40,14 +39,16 @@ class IndexPolicy:
     train_per_list: int = 50  # k-means points per IVF list (faiss warns below 39)
     tune_queries: int = 256  # sample size for nprobe tuning against exact search
     use_gpu: bool | None = None  # None: use a GPU when faiss has one
+    search_threads: int = 1  # OpenMP threads per search: concurrent requests already use the cores
+    build_threads: int = 0  # OpenMP threads for training and bulk adds; 0: every core
+    refine_factors: tuple[int, ...] = (4, 16, 64)  # candidates per result re-ranked exactly, tried in turn
 
-    @classmethod
-    def from_env(cls) -> "IndexPolicy":
-        """Policy from ATELIER_INDEX_FLAT_THRESHOLD / ATELIER_INDEX_MEMORY_MB (the README table)."""
-        return cls(
-            flat_threshold=_env_int("ATELIER_INDEX_FLAT_THRESHOLD", cls.flat_threshold),
-            memory_budget_bytes=_env_int("ATELIER_INDEX_MEMORY_MB", cls.memory_budget_bytes >> 20) << 20,
-        )
+    def with_budget_mb(self, megabytes: int) -> "IndexPolicy":
+        return replace(self, memory_budget_bytes=int(megabytes) << 20)
+
+    @property
+    def build_thread_count(self) -> int:
+        return max(1, self.build_threads or os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,23 @@ class IndexPlan:
     kind: str  # "flat" | "ivf"
     nlist: int = 0
     estimated_bytes: int = 0
+    refine: int = 0  # re-rank this many candidates per result with the exact vectors; 0: exact codes
 
     @property
     def needs_training(self) -> bool:
         return self.kind == "ivf"
+
+    @property
+    def codes(self) -> str:
+        return self.factory.rsplit(",", 1)[-1]
+
+    @property
+    def lossy(self) -> bool:
+        """Compressed codes (SQ/PQ): their distances are approximate and need re-ranking."""
+        return self.codes not in ("Flat",)
+
+    def describe(self) -> str:
+        return f"{self.factory} re-ranking x{self.refine}" if self.refine else self.factory
 
 
 def nlist_for(n: int) -> int:
@@ -108,3 +122,28 @@ def choose_plan(n: int, dim: int, policy: IndexPolicy = IndexPolicy()) -> IndexP
         f"{n} vectors of dimension {dim} do not fit a {policy.memory_budget_bytes >> 20} MiB "
         "index budget even with the smallest PQ codes; raise ATELIER_INDEX_MEMORY_MB"
     )
+
+
+def candidate_plans(n: int, dim: int, policy: IndexPolicy = IndexPolicy()) -> list[IndexPlan]:
+    """The chosen plan and its larger variants, in the order a build tries them.
+
+    Exact codes (Flat, IVF-Flat) need no re-ranking. Compressed codes are never served raw: each
+    variant re-ranks ``refine`` candidates per result with the stored fp16 vectors (kept on
+    disk beside the snapshot, read through the page cache), and a larger factor is tried when a
+    smaller one misses the recall target.
+    """
+    plan = choose_plan(n, dim, policy)
+    if plan.kind == "flat" or not plan.lossy:
+        return [plan]
+    return [replace(plan, refine=f) for f in policy.refine_factors]
+
+
+def sample_plan(plan: IndexPlan, n: int) -> IndexPlan:
+    """``plan``'s codes at a sample size ``n`` (lists scaled down so each keeps its share of rows).
+
+    Lets a machine measure the recall of the plan chosen for 100M vectors on a sample it holds.
+    """
+    if plan.kind != "ivf":
+        return plan
+    nlist = min(nlist_for(n), max(1, n // 39))
+    return replace(plan, factory=f"{_quantizer(nlist)},{plan.codes}", nlist=nlist)

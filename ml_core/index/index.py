@@ -44,7 +44,8 @@ class VectorIndex:
         self.trained_count = trained_count
         self.tuned_recall = tuned_recall
         self.policy = policy or IndexPolicy()
-        self.search_threads = runtime.search_threads()
+        self.search_threads = self.policy.search_threads
+        self.meta: dict = {}  # caller's own facts saved in the header (e.g. the rows it covers)
         self.build_seconds: dict[str, float] = {}  # per phase, set by build()
         self._lock = RWLock()
         self._gpu = self._make_gpu_replica()
@@ -52,15 +53,20 @@ class VectorIndex:
     # -- construction -------------------------------------------------------------------
     @classmethod
     def build(cls, ids, vectors, *, model_id: str, dim: int | None = None,
-              policy: IndexPolicy | None = None) -> "VectorIndex":
-        """Choose, train, fill and tune an index for all of ``vectors`` (rows keyed by ``ids``)."""
+              policy: IndexPolicy | None = None, plan: IndexPlan | None = None,
+              tune: bool = True) -> "VectorIndex":
+        """Choose (or take ``plan``), train, fill and tune an index for all of ``vectors``.
+
+        ``tune=False`` leaves nprobe at 1 for a caller that tunes with re-ranking itself
+        (:mod:`.build`).
+        """
         policy = policy or IndexPolicy()
         dim = dim or np.shape(vectors)[-1]
         vectors = as_vectors(vectors, dim) if len(vectors) else np.empty((0, dim), np.float32)
         ids = as_ids(ids, len(vectors))
-        plan = choose_plan(len(vectors), dim, policy)
+        plan = plan or choose_plan(len(vectors), dim, policy)
         clock = _Phases()
-        with runtime.threads(runtime.build_threads()):
+        with runtime.threads(policy.build_thread_count):
             index = faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT)
             if plan.needs_training:
                 _train(index, vectors, plan, policy)
@@ -70,7 +76,7 @@ class VectorIndex:
                 index.add_with_ids(vectors[start:stop], ids[start:stop])
             clock.mark("add")
             recall = None
-            if plan.kind == "ivf":
+            if plan.kind == "ivf" and tune:
                 tuned = tune_nprobe(index, ids, vectors, target=policy.recall_target,
                                     n_queries=policy.tune_queries)
                 recall = tuned.recall
@@ -85,6 +91,13 @@ class VectorIndex:
         return built
 
     @classmethod
+    def empty(cls, dim: int, *, model_id: str, policy: IndexPolicy | None = None) -> "VectorIndex":
+        """An exact, growable index (a snapshot's delta; small collections): no training, no build."""
+        plan = IndexPlan("IDMap2,Flat", "flat")
+        return cls(faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT), model_id=model_id,
+                   plan=plan, policy=policy)
+
+    @classmethod
     def load(cls, path, *, model_id: str | None = None, dim: int | None = None,
              expected_count: int | None = None, policy: IndexPolicy | None = None) -> "VectorIndex":
         """Load a saved index; raises IndexMissing / IndexCorrupt / IndexStale (rebuild then)."""
@@ -93,14 +106,21 @@ class VectorIndex:
                          header.get("estimated_bytes", 0))
         if plan.kind == "ivf":
             faiss.extract_index_ivf(index).nprobe = int(header["nprobe"])
-        return cls(index, model_id=header["model_id"], plan=plan,
-                   trained_count=header.get("trained_count", 0),
-                   tuned_recall=header.get("tuned_recall"), policy=policy)
+        loaded = cls(index, model_id=header["model_id"], plan=plan,
+                     trained_count=header.get("trained_count", 0),
+                     tuned_recall=header.get("tuned_recall"), policy=policy)
+        loaded.meta = dict(header.get("meta") or {})
+        return loaded
 
     def save(self, path) -> int:
         """Write atomically to ``path`` (see :mod:`.store`); returns the file size."""
         with self._lock.read():
             return store.save(path, self._index, self._header())
+
+    def write_faiss(self, path) -> None:
+        """The bare faiss file (no Atelier header): what a snapshot maps read-only (:mod:`.snapshot`)."""
+        with self._lock.read():
+            faiss.write_index(self._index, str(path))
 
     def _header(self) -> dict:
         return {
@@ -108,7 +128,7 @@ class VectorIndex:
             "factory": self.plan.factory, "kind": self.plan.kind, "nlist": self.plan.nlist,
             "estimated_bytes": self.plan.estimated_bytes, "nprobe": self.nprobe,
             "trained_count": self.trained_count, "tuned_recall": self.tuned_recall,
-            "faiss_version": faiss.__version__, "metric": "inner_product",
+            "faiss_version": faiss.__version__, "metric": "inner_product", "meta": self.meta,
         }
 
     # -- properties ---------------------------------------------------------------------
@@ -153,9 +173,16 @@ class VectorIndex:
         factor = self.policy.retrain_factor
         return n > factor * self.trained_count or n * factor < self.trained_count
 
-    def info(self) -> dict:
-        """A summary for admin pages and logs."""
+    def stats(self) -> dict:
+        """A summary for admin pages, logs and ``manage.py index_status``."""
         return {**self._header(), "needs_retrain": self.needs_retrain, "gpu": self._gpu is not None}
+
+    info = stats  # older name
+
+    def ids(self) -> np.ndarray:
+        """Every id held, sorted (int64)."""
+        with self._lock.read():
+            return np.sort(stored_ids(self._index))
 
     # -- writes -------------------------------------------------------------------------
     def add(self, ids, vectors) -> None:
@@ -208,11 +235,31 @@ class VectorIndex:
                                               ntotal=n, nlist=self.plan.nlist, nprobe=self.nprobe)
         return Hits(*_pad(ids, scores, k))
 
+    def range_search(self, queries, min_score: float) -> list[np.ndarray]:
+        """Per query row, the ids whose cosine is at least ``min_score`` (exact for Flat)."""
+        queries = as_vectors(queries, self.dim, name="queries")
+        with self._lock.read():
+            runtime.apply_threads(self.search_threads)
+            if not len(self):
+                return [np.zeros(0, np.int64) for _ in queries]
+            lims, _, ids = self._index.range_search(queries, float(min_score))
+        return [ids[lims[i]:lims[i + 1]].astype(np.int64) for i in range(len(queries))]
+
     def _make_gpu_replica(self):
         use = self.policy.use_gpu
         if use is False or (use is None and not runtime.gpu_available()):
             return None
         return runtime.to_gpu(self._index)
+
+
+def stored_ids(index) -> np.ndarray:
+    """The ids inside a faiss IDMap or IVF index (unsorted)."""
+    if hasattr(index, "id_map"):
+        return faiss.vector_to_array(index.id_map).astype(np.int64)
+    invlists = faiss.extract_index_ivf(index).invlists
+    parts = [faiss.rev_swig_ptr(invlists.get_ids(lst), invlists.list_size(lst)).copy()
+             for lst in range(invlists.nlist) if invlists.list_size(lst)]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def _train(index, vectors: np.ndarray, plan: IndexPlan, policy: IndexPolicy) -> None:

@@ -2,29 +2,17 @@
 
 OpenMP's thread count is a per-thread setting: ``omp_set_num_threads`` called in the main
 thread does not reach the threads a web server searches from. So the wrapper applies the
-configured count in the calling thread before each search (a cheap C call). One thread per
-search is the right default for a web process: a single query does not parallelise well and
-concurrent requests already use the cores. Builds use every core.
+configured count in the calling thread before each search (a cheap C call). The counts come
+from :class:`~ml_core.index.factory.IndexPolicy` (``search_threads``, ``build_threads``).
 """
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import contextmanager
 
 import faiss
 
 log = logging.getLogger(__name__)
-
-
-def search_threads() -> int:
-    """Threads per search: ATELIER_FAISS_THREADS, default 1 (web processes)."""
-    return max(1, int(os.environ.get("ATELIER_FAISS_THREADS") or 1))
-
-
-def build_threads() -> int:
-    """Threads for training and bulk add: ATELIER_FAISS_BUILD_THREADS, default all cores."""
-    return max(1, int(os.environ.get("ATELIER_FAISS_BUILD_THREADS") or os.cpu_count() or 1))
 
 
 def apply_threads(n: int) -> None:

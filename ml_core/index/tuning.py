@@ -45,23 +45,46 @@ def _drop_self(rows: np.ndarray, sample_rows: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def raw_search(index):
+    """``search(queries, k, nprobe) -> ids`` over a faiss IVF index, without re-ranking."""
+    def search(queries, k, nprobe):
+        return index.search(queries, k, params=faiss.SearchParametersIVF(nprobe=nprobe))[1]
+    return search
+
+
+def sample_rows(n: int, size: int, seed: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Sorted random row numbers, none of them in ``exclude`` (held-out sets stay disjoint)."""
+    pool = np.arange(n) if exclude is None else np.setdiff1d(np.arange(n), exclude)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(pool, size=min(size, len(pool)), replace=False))
+
+
+def recall_of(search, ids, vectors, sample, nprobe: int, k: int = 10) -> float:
+    """recall@k of ``search`` at ``nprobe`` for the rows ``sample`` as queries (themselves excluded)."""
+    truth = ids[exact_neighbours(vectors, sample, k)]
+    found = search(vectors[sample], k + 1, nprobe)
+    return recall_at_k(_drop_self(found, ids[sample], k), truth)
+
+
 def tune_nprobe(index, ids: np.ndarray, vectors: np.ndarray, *, target: float,
-                n_queries: int = 256, k: int = 10, seed: int = 0) -> Tuning:
+                n_queries: int = 256, k: int = 10, seed: int = 0, search=None,
+                sample: np.ndarray | None = None) -> Tuning:
     """Smallest nprobe reaching ``target`` + MARGIN recall@k on a sample; sets it on the index.
 
-    ``index`` is an IVF index holding ``vectors`` under ``ids`` (row i has id ids[i]).
-    Candidates double (1, 2, 4, ...) then the gap before the winner is bisected.
+    ``index`` is an IVF index holding ``vectors`` under ``ids`` (row i has id ids[i]);
+    ``search(queries, k, nprobe) -> ids`` defaults to a raw search of ``index`` (a caller that
+    re-ranks passes its own). Candidates double (1, 2, 4, ...) then the gap before the winner is
+    bisected.
     """
     ivf = faiss.extract_index_ivf(index)
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(vectors), size=min(n_queries, len(vectors)), replace=False))
+    search = search or raw_search(index)
+    if sample is None:
+        sample = sample_rows(len(vectors), n_queries, seed)
     truth = ids[exact_neighbours(vectors, sample, k)]
     queries = vectors[sample]
 
     def recall(nprobe: int) -> float:
-        params = faiss.SearchParametersIVF(nprobe=nprobe)
-        _, found = index.search(queries, k + 1, params=params)
-        return recall_at_k(_drop_self(found, ids[sample], k), truth)
+        return recall_at_k(_drop_self(search(queries, k + 1, nprobe), ids[sample], k), truth)
 
     goal = min(1.0, target + MARGIN)
     low, nprobe, best = 0, 1, 0.0

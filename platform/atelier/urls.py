@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from atelier.core.views import healthz
+from atelier.core.views import healthz, livez, metrics, readyz
 from atelier.jobs.views import jobs_page
 from atelier.library import views as library_views
 from atelier.pluginhost.urls import plugin_urlpatterns
@@ -11,11 +11,15 @@ from atelier.search import views as search_views
 urlpatterns = [
     path("", library_views.home, name="home"),
     path("healthz", healthz, name="healthz"),
+    path("livez", livez, name="livez"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("collections/", library_views.collections, name="collections"),
     path("collections/<int:collection_id>/", library_views.collection, name="collection"),
     path("collections/<int:collection_id>/members/", library_views.collection_member, name="collection-member"),
+    path("invitations/<int:invitation_id>/", library_views.invitation_answer, name="invitation-answer"),
     path("photos/<int:photo_id>/", library_views.photo, name="photo"),
     path("jobs/", jobs_page, name="jobs"),
     path("search/", search_views.search_page, name="search-page"),

@@ -87,11 +87,12 @@ class AtelierDalleBackend:
     cond_scale: float | None = None
     default_top_k: int | None = None
 
-    def __init__(self, weights_dir: str | Path | None = None, batch_size: int = 16):
+    def __init__(self, weights_dir: str | Path | None = None, batch_size: int = 16, device: str = "cpu"):
         from ml_core.dalle import DEFAULT_DIR
 
         self.path = Path(weights_dir) if weights_dir else DEFAULT_DIR
         self.batch_size = batch_size
+        self.device = device
         self._loaded = None
         self._version = None
         self._lock = threading.Lock()
@@ -117,7 +118,7 @@ class AtelierDalleBackend:
             if self._loaded is None:
                 from ml_core.dalle import load_dalle
 
-                self._loaded = load_dalle(self.path)
+                self._loaded = load_dalle(self.path, device=self.device)
                 self.cond_scale = float(self._loaded.sampling["cond_scale"])
                 self.default_top_k = self._loaded.sampling["top_k"]
             return self._loaded
@@ -133,12 +134,13 @@ class AtelierDalleBackend:
         for start in range(first, first + count, self.batch_size):
             n = min(self.batch_size, first + count - start)
             last = None
-            for last in sampler.stream(prompt, n, seed, first=start, temperature=settings.temperature,
-                                       top_k=top_k, top_p=settings.top_p, cond_scale=self.cond_scale,
-                                       preview=on_preview is not None):
-                if on_preview is not None and last.images is not None and last.rows < sampler.cfg.image_grid:
-                    on_preview(start, [to_pil(im) for im in last.images])
-            images = sampler.decode(last.tokens)
+            with autocast(self.device):  # yields stay outside: the caller's torch work runs as it would
+                for last in sampler.stream(prompt, n, seed, first=start, temperature=settings.temperature,
+                                           top_k=top_k, top_p=settings.top_p, cond_scale=self.cond_scale,
+                                           preview=on_preview is not None):
+                    if on_preview is not None and last.images is not None and last.rows < sampler.cfg.image_grid:
+                        on_preview(start, [to_pil(im.float()) for im in last.images])
+                images = sampler.decode(last.tokens).float()
             for i in range(n):
                 yield Candidate(start + i, candidate_seed(seed, start + i), to_pil(images[i]))
 
@@ -154,9 +156,10 @@ class MinDalleBackend:
     supports = {"temperature", "top_k"}
     supercondition_factor = 16
 
-    def __init__(self, models_root: str | Path | None, is_mega: bool = True):
+    def __init__(self, models_root: str | Path | None, is_mega: bool = True, device: str = "cpu"):
         self.root = Path(models_root) if models_root else None
         self.is_mega = is_mega
+        self.device = device
         self._model = None
         self._lock = threading.Lock()
 
@@ -187,8 +190,9 @@ class MinDalleBackend:
                 import torch
                 from min_dalle import MinDalle
 
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-                self._model = MinDalle(models_root=str(self.root), dtype=torch.float32, device=device,
+                # min-dalle runs in half precision on a GPU (its own fp16 path), float32 elsewhere
+                dtype = torch.float16 if str(self.device).startswith("cuda") else torch.float32
+                self._model = MinDalle(models_root=str(self.root), dtype=dtype, device=self.device,
                                        is_mega=self.is_mega, is_reusable=True, is_verbose=False)
             return self._model
 
@@ -207,16 +211,40 @@ class MinDalleBackend:
             yield Candidate(index, own_seed, image.convert("RGB"))
 
 
-def builtin_backends() -> list:
-    """This plugin's backends, configured from its settings (one instance per configuration, so
-    loaded weights stay loaded in a worker)."""
+def autocast(device: str):
+    """bf16 autocast on a CUDA device that has it (fp16 otherwise); nothing on a CPU (float32)."""
+    import contextlib
+
+    import torch
+
+    if not str(device).startswith("cuda"):
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def batch_size_on(device: str) -> int:
+    """The plugin's `batch_size` (any device) or `batch_size_cuda` on a GPU."""
     from atelier.pluginhost.discovery import plugin_setting
     from plugins.generation.plugin import PLUGIN
 
-    return list(_backends(plugin_setting(PLUGIN, "dalle_weights") or None, int(plugin_setting(PLUGIN, "batch_size")),
-                          plugin_setting(PLUGIN, "min_dalle_models_root") or None))
+    key = "batch_size_cuda" if str(device).startswith("cuda") else "batch_size"
+    return int(plugin_setting(PLUGIN, key))
+
+
+def builtin_backends() -> list:
+    """This plugin's backends, configured from its settings, on the worker's device (one instance
+    per configuration, so loaded weights stay loaded in a worker)."""
+    from atelier.core.devices import worker_device
+    from atelier.pluginhost.discovery import plugin_setting
+    from plugins.generation.plugin import PLUGIN
+
+    device = worker_device()
+    return list(_backends(plugin_setting(PLUGIN, "dalle_weights") or None, batch_size_on(device),
+                          plugin_setting(PLUGIN, "min_dalle_models_root") or None, device))
 
 
 @functools.lru_cache(maxsize=4)
-def _backends(dalle_weights, batch_size, min_dalle_root) -> tuple:
-    return (AtelierDalleBackend(dalle_weights, batch_size=batch_size), MinDalleBackend(min_dalle_root))
+def _backends(dalle_weights, batch_size, min_dalle_root, device) -> tuple:
+    return (AtelierDalleBackend(dalle_weights, batch_size=batch_size, device=device),
+            MinDalleBackend(min_dalle_root, device=device))

@@ -13,7 +13,8 @@ PLUGIN = PluginInfo(
         "max_keep": 32,
         "running_per_user": 1,      # generations of one user sampled at the same time
         "queued_per_user": 8,       # further requests wait in the user's queue; beyond, refused
-        "batch_size": 16,           # candidates sampled per forward batch
+        "batch_size": 16,           # candidates sampled per forward batch (CPU)
+        "batch_size_cuda": 64,      # the same on a CUDA GPU
         "dalle_weights": "",        # Atelier DALL·E weights dir ("" = ml_core/weights/dalle)
         "min_dalle_models_root": "",  # folder with min-dalle's downloaded weights ("" = not installed)
     },

@@ -69,9 +69,9 @@ def ready_backend(name: str):
 
 
 def clip_engine():
-    from ml_core.clip import get_engine
+    from atelier.embeddings.services import worker_engine
 
-    return get_engine(settings.ATELIER_CLIP_MODEL)
+    return worker_engine()
 
 
 # ------------------------------------------------------------------------------ requests
@@ -247,7 +247,7 @@ def run_generation_step(job: Job, deadline: float):
     if not generation.model_version or not generation.clip_model:
         generation.model_version, generation.clip_model = backend.model_version(), engine.model_id
         generation.save(update_fields=["model_version", "clip_model"])
-    total, batch_size = generation.candidates, int(setting("batch_size"))
+    total, batch_size = generation.candidates, getattr(backend, "batch_size", None) or int(setting("batch_size"))
     done = generation.candidate_set.count()
     last_preview = [0.0]
 

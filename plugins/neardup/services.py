@@ -1,13 +1,12 @@
 """Groups photos whose embeddings are within a cosine threshold of each other, as a Job.
 
 Bounded work: the threshold is refused outside [min_threshold, 1]; each photo is linked to at most
-NEIGHBOURS nearest others (faiss k-NN, exact); the scan goes through the photos in chunks, each job
+NEIGHBOURS nearest others (exact k-NN through ml_core's VectorIndex); the scan goes through the photos in chunks, each job
 step stops at its deadline and keeps its union-find in the scan's row, so a long scan is resumable
 and never holds more than one chunk of neighbour lists in memory.
 """
 import time
 
-import faiss
 import numpy as np
 from django.db import transaction
 
@@ -18,6 +17,7 @@ from atelier.jobs.services import create_job
 from atelier.library import permissions
 from atelier.library.services import InvalidInput, PermissionDenied
 from atelier.pluginhost.discovery import plugin_setting
+from ml_core.index import VectorIndex
 from plugins.neardup.models import NearDupScan
 from plugins.neardup.plugin import PLUGIN
 
@@ -74,7 +74,7 @@ def scan_step(scan: NearDupScan, *, deadline: float) -> tuple[int, int, bool]:
     """Searches chunks of the scan's photos until `deadline`; (done, total, more)."""
     ids, vectors = _sorted(*stored_vectors(scan.model_id, photo_ids=scan.photo_ids))  # rows stable across steps
     parent = {int(k): v for k, v in scan.parent.items()}
-    index = _index(vectors)
+    index = _index(ids, vectors, scan.model_id)
     row = scan.next_row
     while row < len(ids) and (row == scan.next_row or time.monotonic() < deadline):
         _link(parent, ids, index, vectors[row:row + CHUNK], scan.threshold, ids[row:row + CHUNK])
@@ -96,7 +96,7 @@ def duplicate_groups(collection, *, threshold: float | None = None) -> list[list
         return []
     ids, vectors = stored_vectors(status.model_id, photo_ids=collection.photos.values_list("pk", flat=True))
     parent: dict[int, int] = {}
-    index = _index(vectors)
+    index = _index(ids, vectors, status.model_id)
     for start in range(0, len(ids), CHUNK):
         _link(parent, ids, index, vectors[start:start + CHUNK], threshold, ids[start:start + CHUNK])
     return _groups(parent, ids)
@@ -107,21 +107,23 @@ def _sorted(ids: np.ndarray, vectors: np.ndarray):
     return ids[order], vectors[order] if len(ids) else vectors
 
 
-def _index(vectors: np.ndarray):
-    index = faiss.IndexFlatIP(vectors.shape[1] if vectors.size else 1)
-    if vectors.size:
-        index.add(vectors)
+def _index(ids: np.ndarray, vectors: np.ndarray, model_id: str) -> VectorIndex | None:
+    """An exact index of the photos (None below two: nothing to pair)."""
+    if len(ids) < 2:
+        return None
+    index = VectorIndex.empty(vectors.shape[1], model_id=model_id)
+    index.add(ids, vectors)
     return index
 
 
 def _link(parent: dict, ids: np.ndarray, index, queries: np.ndarray, threshold: float, query_ids: np.ndarray) -> None:
-    if len(ids) < 2 or not len(queries):
+    if index is None or not len(queries):
         return
-    scores, rows = index.search(queries, min(NEIGHBOURS, len(ids)))
-    for qid, row_scores, row_ids in zip(query_ids.tolist(), scores, rows):
-        for score, j in zip(row_scores.tolist(), row_ids.tolist()):
-            if j >= 0 and score >= threshold and ids[j] != qid:
-                _union(parent, qid, int(ids[j]))
+    found = index.search_batch(queries, min(NEIGHBOURS, len(ids)))  # photo ids, best first
+    for qid, row_ids, row_scores in zip(query_ids.tolist(), found.ids, found.scores):
+        for j, score in zip(row_ids.tolist(), row_scores.tolist()):
+            if j >= 0 and score >= threshold and j != qid:
+                _union(parent, qid, j)
 
 
 def _root(parent: dict, i: int) -> int:

@@ -36,11 +36,17 @@ def test_impossible_budget_is_a_clear_error():
         choose_plan(10_000_000, 512, IndexPolicy(memory_budget_bytes=10 * MiB))
 
 
-def test_policy_from_environment(monkeypatch):
+def test_the_policy_comes_from_the_caller_not_the_environment(monkeypatch):
     monkeypatch.setenv("ATELIER_INDEX_FLAT_THRESHOLD", "5000")
-    monkeypatch.setenv("ATELIER_INDEX_MEMORY_MB", "512")
-    policy = IndexPolicy.from_env()
+    assert IndexPolicy().flat_threshold == 20_000, "ml_core reads no environment variables"
+    policy = IndexPolicy(flat_threshold=5000).with_budget_mb(512)
     assert policy.flat_threshold == 5000 and policy.memory_budget_bytes == 512 * MiB
+    from pathlib import Path
+
+    import ml_core.index
+
+    sources = "".join(p.read_text() for p in Path(ml_core.index.__file__).parent.glob("*.py"))
+    assert "os.environ" not in sources and "getenv" not in sources
 
 
 def _unit(n, seed, dim=16):

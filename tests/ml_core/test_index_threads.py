@@ -71,8 +71,7 @@ def _hold(ctx, events, name):
 def test_search_applies_the_thread_count_in_the_calling_thread(monkeypatch):
     import faiss
 
-    monkeypatch.setenv("ATELIER_FAISS_THREADS", "1")
-    index = VectorIndex.build(np.arange(100), _unit(100, 5), model_id="m")
+    index = VectorIndex.build(np.arange(100), _unit(100, 5), model_id="m", policy=IndexPolicy(search_threads=1))
     seen = []
 
     def worker():  # a fresh thread starts from OpenMP's process default, not the main thread's

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 def test_token_auth_roundtrip(owner):
     client = APIClient()
     res = client.post("/api/auth/token/", {"username": "olga", "password": "pw"}, format="json")
-    assert res.status_code == 200 and len(res.json()["token"]) == 40
+    assert res.status_code == 200 and len(res.json()["token"]) == 64 and res.json()["expiry"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {res.json()['token']}")
     assert client.get("/api/collections/").status_code == 200
     bad = APIClient().post("/api/auth/token/", {"username": "olga", "password": "nope"}, format="json")
@@ -23,9 +23,9 @@ def test_token_auth_roundtrip(owner):
 def test_users_created_by_staff_only(make_user, owner):
     staff = make_user("root", staff=True)
     assert api_for(owner).post("/api/users/", {"username": "x", "password": "y"}, format="json").status_code == 403
-    res = api_for(staff).post("/api/users/", {"username": "newbie", "password": "secret"}, format="json")
+    res = api_for(staff).post("/api/users/", {"username": "newbie", "password": "plum-quartz-78"}, format="json")
     assert res.status_code == 201 and res.json()["username"] == "newbie"
-    again = api_for(staff).post("/api/users/", {"username": "newbie", "password": "secret"}, format="json")
+    again = api_for(staff).post("/api/users/", {"username": "newbie", "password": "plum-quartz-78"}, format="json")
     assert again.status_code == 400 and "already taken" in again.json()["error"]
 
 
@@ -39,11 +39,15 @@ def test_collection_crud_and_members(api, owner, make_user):
     assert api.patch(f"/api/collections/{cid}/", {"description": "summer"}, format="json").json()["description"] == "summer"
     bad_vis = api.patch(f"/api/collections/{cid}/", {"visibility": "everyone"}, format="json")
     assert bad_vis.status_code == 400 and "visibility" in bad_vis.json()["error"]
-    make_user("vera")
-    members = api.post(f"/api/collections/{cid}/members/", {"username": "vera", "role": "editor"}, format="json")
-    assert members.status_code == 200 and members.json() == [{"username": "vera", "role": "editor"}]
-    nobody = api.post(f"/api/collections/{cid}/members/", {"username": "ghost", "role": "viewer"}, format="json")
-    assert nobody.status_code == 400 and "ghost" in nobody.json()["error"]
+    vera = make_user("vera")
+    invited = api.post(f"/api/collections/{cid}/members/", {"username": "vera", "role": "editor"}, format="json")
+    assert invited.status_code == 202 and invited.json() == {"username": "vera", "role": "editor", "state": "invited"}
+    assert api.get(f"/api/collections/{cid}/members/").json() == []  # a member once she accepts
+    invitation = api_for(vera).get("/api/invitations/").json()[0]
+    assert api_for(vera).post(f"/api/invitations/{invitation['id']}/accept/").json() == {"collection": cid, "role": "editor"}
+    assert api.get(f"/api/collections/{cid}/members/").json() == [{"username": "vera", "role": "editor"}]
+    changed = api.post(f"/api/collections/{cid}/members/", {"username": "vera", "role": "viewer"}, format="json")
+    assert changed.status_code == 200 and changed.json()["state"] == "member"
     assert api.delete(f"/api/collections/{cid}/members/vera/").status_code == 204
     assert api.get(f"/api/collections/{cid}/members/").json() == []
     assert api.delete(f"/api/collections/{cid}/").status_code == 204

@@ -7,9 +7,9 @@ import time
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings as hyp_settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 
 import schemathesis
+from knox.models import AuthToken
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
@@ -41,28 +41,28 @@ def seeded(make_user, collection, owner):
                                            candidates=2, keep=1, seed=1, ranked=True)
     Candidate.objects.create(generation=generation, index=0, seed=1, png=image_bytes("PNG"), width=64, height=48,
                              score=0.3, rank=1)
-    return {"Authorization": f"Token {Token.objects.create(user=owner).key}"}
+    return owner
 
 
 @pytest.fixture
-def wsgi_app():
-    """The WSGI app, minus the per-request connection closing (as Django's test client does it): the
-    requests run inside this test's transaction, which a closed PostgreSQL connection would end."""
+def connection_kept_between_requests():
+    """The WSGI handler closes the database connection after each request; the test's transaction
+    lives on that connection, so keep it open as Django's own test client does."""
     from django.core.signals import request_finished, request_started
     from django.db import close_old_connections
 
-    from atelier.wsgi import application
-
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    yield application
+    yield
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 
 
-def test_api_conforms_to_its_schema_under_fuzzing(seeded, wsgi_app, settings):
+def test_api_conforms_to_its_schema_under_fuzzing(seeded, settings, connection_kept_between_requests):
+    from atelier.wsgi import application
+
     settings.DEBUG = False
-    schema = schemathesis.openapi.from_wsgi("/api/schema/", wsgi_app)
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
     failures, started, operations = [], time.monotonic(), 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -72,7 +72,9 @@ def test_api_conforms_to_its_schema_under_fuzzing(seeded, wsgi_app, settings):
             @hyp_settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                           phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
             def fuzz(case):
-                case.call_and_validate(headers=seeded, checks=CHECKS)
+                # A fresh token per case: the fuzzer also calls logout and revoke, which end tokens.
+                token = AuthToken.objects.create(user=seeded)[1]
+                case.call_and_validate(headers={"Authorization": f"Token {token}"}, checks=CHECKS)
 
             try:
                 fuzz()

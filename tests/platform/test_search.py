@@ -6,6 +6,7 @@ such as `unit(e("red circle"))` make rankings deterministic.
 """
 import io
 import logging
+import os
 import time
 import uuid
 from datetime import datetime, timezone
@@ -19,12 +20,15 @@ from atelier.embeddings.models import PhotoEmbedding
 from atelier.library.models import Collection, Photo
 from atelier.search import index_service as index_module
 from atelier.search.allow import allow_cache
-from atelier.search.index_service import IndexService, index_path
+from atelier.search.index_service import IndexService, index_root
 from atelier.search.services import SearchError, SearchNotFound, search_photos
 from tests.helpers import add_member, api_for, image_bytes
 
 pytestmark = pytest.mark.django_db
 SMALL = "random:atelier-demo-clip"
+STORE = os.environ.get("ATELIER_VECTOR_STORE", "faiss")  # tests/pgvector_server.py runs this file with pgvector
+faiss_only = pytest.mark.skipif(STORE != "faiss", reason="FAISS snapshots, delta and tombstones")
+pgvector_only = pytest.mark.skipif(STORE != "pgvector", reason="runs under tests/pgvector_server.py")
 
 
 @pytest.fixture(autouse=True)
@@ -174,73 +178,158 @@ def test_members_see_private_collections_they_belong_to(crowd):
 
 
 # -- index service ------------------------------------------------------------------------------
+def publish_snapshot():
+    from atelier.search.indexing import build_and_publish
+
+    return build_and_publish(SMALL)
+
+
+def build_jobs():
+    from atelier.jobs.models import Job
+
+    return list(Job.objects.filter(kind="build_search_index"))
+
+
+@faiss_only
 def test_a_new_photo_is_seen_by_a_second_process_without_restart(collection, settings):
     settings.ATELIER_SEARCH_REFRESH_S = 0.3
     add_photos(collection, random_vectors(10, seed=20))
-    first = IndexService(SMALL, path=index_path(SMALL))
-    second = IndexService(SMALL, path=index_path(SMALL).with_name("other.faiss"))
+    publish_snapshot()
+    first, second = IndexService(SMALL), IndexService(SMALL)
     assert len(first.get()) == len(second.get()) == 10
+    assert first.get().snapshot.folder == second.get().snapshot.folder, "one snapshot for both"
     [new] = add_photos(collection, [random_vectors(1, seed=21)[0]])
     time.sleep(0.35)
     for service in (first, second):
         index = service.get()
-        assert len(index) == 11 and new in index.search(random_vectors(1, seed=21)[0], 1).ids
+        assert len(index) == 11 and len(index.delta) == 1
+        assert new in index.search(random_vectors(1, seed=21)[0], 1).ids
 
 
-def test_a_saved_index_is_loaded_not_rebuilt_and_catches_up(collection):
+@faiss_only
+def test_a_published_snapshot_is_mapped_and_the_delta_catches_up(collection):
     add_photos(collection, random_vectors(10, seed=22))
-    IndexService(SMALL).get()
-    assert index_path(SMALL).exists()
+    manifest = publish_snapshot()
+    assert manifest.count == 10 and manifest.facts["watermark"] == PhotoEmbedding.objects.order_by("-id")[0].pk
     [late] = add_photos(collection, random_vectors(1, seed=23))
     again = IndexService(SMALL)
-    assert len(again.get()) == 11 and again.rebuilds == 0
+    assert len(again.get()) == 11 and again.switches == 1 and not build_jobs()
     assert late in again.get().search(random_vectors(1, seed=23)[0], 1).ids
 
 
-def test_a_corrupt_index_file_is_rebuilt_with_a_warning(collection, caplog):
+@faiss_only
+def test_a_corrupt_snapshot_is_not_served_and_a_build_is_queued(collection, caplog):
     ids = add_photos(collection, random_vectors(10, seed=24))
-    IndexService(SMALL).get()
-    path = index_path(SMALL)
+    manifest = publish_snapshot()
+    path = index_root(SMALL) / "snapshots" / manifest.name / "index.faiss"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
     service = IndexService(SMALL)
     with caplog.at_level(logging.WARNING):
         index = service.get()
-    assert service.rebuilds == 1 and "unusable" in caplog.text
-    assert sorted(index.search(random_vectors(1, seed=24)[0], 10).ids.tolist()) == sorted(ids)
+    assert "unusable" in caplog.text and service.switches == 0 and index.snapshot is None
+    assert sorted(index.search(random_vectors(1, seed=24)[0], 10).ids.tolist()) == sorted(ids), "the delta serves"
+    assert [j.params["model_id"] for j in build_jobs()] == [SMALL]
 
 
-def test_an_index_of_another_database_is_stale_and_rebuilt(collection):
+@faiss_only
+def test_a_snapshot_of_another_database_is_stale(collection):
     add_photos(collection, random_vectors(5, seed=25))
-    IndexService(SMALL).get()
+    publish_snapshot()
     PhotoEmbedding.objects.all().delete()
     fresh = IndexService(SMALL)
-    assert len(fresh.get()) == 0 and fresh.rebuilds == 1
+    assert len(fresh.get()) == 0 and fresh.switches == 0 and "database" in fresh.unusable
 
 
+@faiss_only
 def test_deleted_photos_disappear_at_once_and_leave_the_index(owner, collection, settings):
     red = encode("red circle")[0]
     ids = add_photos(collection, [unit(red), *random_vectors(5, seed=26)])
+    publish_snapshot()
     assert search_photos(user=owner, text="red circle", limit=1).hits[0].photo.pk == ids[0]
     Photo.objects.filter(pk=ids[0]).delete()
     assert ids[0] not in ids_of(search_photos(user=owner, text="red circle", limit=10))
-    settings.ATELIER_SEARCH_SWEEP_S = 0.0
     service = index_module.index_service(SMALL)
     service.refresh()
-    assert len(service.get()) == 5
+    index = service.get()
+    assert len(index) == 5 and ids[0] not in index.ids() and index.stats()["tombstones"] == 1
+    assert ids[0] not in index.search(unit(red), 6).ids, "a tombstone hides it from the snapshot itself"
+    from atelier.search.models import Tombstone
+
+    publish_snapshot(), publish_snapshot()
+    assert not Tombstone.objects.exists(), "tombstones the previous snapshot covered are pruned"
 
 
-@pytest.mark.django_db(transaction=True)  # the rebuild runs in a thread with its own connection
-def test_outgrowing_the_index_type_rebuilds_it_in_the_background(collection, monkeypatch):
-    monkeypatch.setenv("ATELIER_INDEX_FLAT_THRESHOLD", "50")
+@faiss_only
+def test_outgrowing_the_snapshot_queues_a_build_that_processes_switch_to(collection, settings):
+    from atelier.search.tasks import build_search_index
+
+    settings.ATELIER_INDEX_FLAT_THRESHOLD = 50
     add_photos(collection, random_vectors(40, seed=27))
+    publish_snapshot()
     service = IndexService(SMALL)
-    assert service.get().plan.kind == "flat"
+    assert service.get().snapshot.manifest.kind == "flat"
     add_photos(collection, random_vectors(40, seed=28))
     service.refresh()
-    assert service.wait_for_rebuild(30) and service.rebuilds == 2
-    assert service.get().plan.kind == "ivf" and len(service.get()) == 80
+    [job] = build_jobs()
+    assert "outgrew" in job.params["reason"]
+    build_search_index.run(job_id=job.pk)  # what the gpu worker does
+    job.refresh_from_db()
+    assert job.state == "succeeded", job.error
+    service.refresh()
+    index = service.get()
+    assert index.snapshot.manifest.kind == "ivf" and len(index) == 80 and len(index.delta) == 0
+
+
+@faiss_only
+def test_no_web_request_builds_an_index(owner, collection, settings, monkeypatch):
+    """Without a snapshot a big library answers 503 with the reason and queues a job; with one, a
+    request made while a build is pending is served by the published snapshot and the delta."""
+    from atelier.search import indexing
+    from ml_core import index as ml_index
+
+    settings.ATELIER_INDEX_DELTA_MAX = 5
+    ids = add_photos(collection, random_vectors(10, seed=42))
+    real_build = indexing.build_checked
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a web request built an index")
+
+    monkeypatch.setattr(indexing, "build_checked", no_build)
+    monkeypatch.setattr(ml_index.VectorIndex, "build", no_build)
+    response = api_for(owner).get("/api/search/", {"q": "red circle"})
+    assert response.status_code == 503 and "being built" in response.json()["error"]
+    assert len(build_jobs()) == 1, "one build job is queued for a worker"
+    monkeypatch.setattr(indexing, "build_checked", real_build)
+    monkeypatch.undo()
+    publish_snapshot()  # the worker publishes
+    [late] = add_photos(collection, random_vectors(1, seed=43))
+    monkeypatch.setattr(indexing, "build_checked", no_build)
+    monkeypatch.setattr(ml_index.VectorIndex, "build", no_build)
+    index_module.reset_index_services()  # a fresh web process
+    body = api_for(owner).get("/api/search/", {"q": "red circle", "limit": 20})
+    assert body.status_code == 200
+    assert {r["photo"]["id"] for r in body.json()["results"]} == set(ids) | {late}
+
+
+@faiss_only
+def test_a_plan_that_misses_recall_fails_its_job_loudly(owner, collection, settings, client):
+    from atelier.search.indexing import index_status, request_index_build
+    from atelier.search.tasks import build_search_index
+
+    add_photos(collection, random_vectors(60, seed=44))
+    settings.ATELIER_INDEX_FLAT_THRESHOLD = 50
+    settings.ATELIER_INDEX_RECALL_TARGET = 1.01  # unreachable: every plan is refused
+    settings.ATELIER_TASK_MAX_RETRIES = 0
+    job_id = request_index_build(model_id=SMALL, reason="test")
+    build_search_index.run(job_id=job_id)
+    [job] = build_jobs()
+    assert job.state == "failed" and "RecallNotMet" in job.error
+    status = index_status(SMALL)
+    assert status["snapshot"] is None and "recall@10 1.01" in status["last_error"]["error"]
+    health = client.get("/healthz").json()
+    assert health["search_index"]["ok"] is False and "RecallNotMet" in health["search_index"]["error"]
 
 
 def test_the_allow_list_is_cached_until_the_collection_changes(owner, collection, django_assert_max_num_queries):
@@ -429,3 +518,123 @@ def test_concurrent_searches_while_photos_arrive_and_leave(owner, collection, ma
     hits = ids_of(search_photos(user=owner, text="red circle", limit=50))
     assert hits[0] == red and not set(hits) & secret_ids
     assert not set(hits) - set(Photo.objects.values_list("pk", flat=True))   # nothing deleted is returned
+
+
+@faiss_only
+def test_reindex_and_index_status_commands(collection, capsys):
+    import json
+
+    add_photos(collection, random_vectors(12, seed=45))
+    import re
+
+    call_command("index_status")
+    assert re.search(r"snapshot\s+-\n", capsys.readouterr().out), "nothing published yet"
+    call_command("reindex")
+    out = capsys.readouterr().out
+    assert "published" in out and "12 photos" in out and "recall@10 1.000" in out
+    add_photos(collection, random_vectors(3, seed=46))
+    call_command("index_status", "--json")
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows"] == 12 and report["delta"] == 3 and report["plan"] == "IDMap2,Flat"
+    assert report["recall_at_10"] == 1.0 and report["age_s"] >= 0 and report["last_error"] is None
+
+
+@pgvector_only
+def test_pgvector_store_sees_new_photos_and_never_returns_deleted_ones(owner, collection, settings):
+    from django.db import connection
+
+    from atelier.pgvectors.models import PhotoVector
+
+    settings.ATELIER_SEARCH_REFRESH_S = 0.0
+    red = unit(encode("red circle")[0])
+    ids = add_photos(collection, [red, *random_vectors(30, seed=47)])
+    assert ids_of(search_photos(user=owner, text="red circle", limit=1)) == [ids[0]]
+    assert PhotoVector.objects.filter(model_id=SMALL).count() == 31, "copied from PhotoEmbedding, the truth"
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN SELECT 1")  # the connection is PostgreSQL with the vector extension
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        assert cursor.fetchone()[0] >= "0.8"
+    Photo.objects.filter(pk=ids[0]).delete()
+    assert not PhotoVector.objects.filter(photo_id=ids[0]).exists(), "gone in the same transaction"
+    assert ids[0] not in ids_of(search_photos(user=owner, text="red circle", limit=31))
+    [new] = add_photos(collection, [red])
+    assert ids_of(search_photos(user=owner, text="red circle", limit=1)) == [new]
+    service = index_module.index_service(SMALL)
+    assert service.stats()["store"] == "pgvector" and len(service.get()) == 31
+
+
+@pgvector_only
+def test_vector_store_command_moves_an_install_both_ways(owner, collection, capsys):
+    from atelier.pgvectors.models import PhotoVector
+    from ml_core.index import snapshot
+
+    ids = add_photos(collection, random_vectors(25, seed=48))
+    call_command("vector_store", "--to", "pgvector")
+    assert "25 vectors" in capsys.readouterr().out
+    assert sorted(PhotoVector.objects.values_list("photo_id", flat=True)) == ids
+    call_command("vector_store", "--to", "faiss", "--drop-pgvector")
+    assert "over 25 vectors" in capsys.readouterr().out and not PhotoVector.objects.exists()
+    assert snapshot.read_manifest(index_root(SMALL)).count == 25
+
+
+@faiss_only
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)   # the other process reads what this one commits
+def test_another_process_maps_the_snapshot_finds_new_photos_and_drops_deleted_ones(collection, settings):
+    """A real second process (a web process's index service): it maps the same snapshot file as
+    this one, finds a photo embedded after the snapshot after its next refresh, and stops returning
+    a photo once it is deleted."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    from atelier.search.freshness_bench import vector
+    from tests.platform.services import require_services
+
+    require_services()
+    add_photos(collection, random_vectors(30, seed=60))
+    manifest = publish_snapshot()
+    here = IndexService(SMALL)
+    assert len(here.get()) == 30
+    db = connection.settings_dict
+    env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "ATELIER_VAR_DIR": str(settings.VAR_DIR), "ATELIER_CLIP_MODEL": SMALL, "ATELIER_SEARCH_REFRESH_S": "0.2",
+           "PYTHONPATH": os.pathsep.join([str(Path("platform").resolve()), str(Path(".").resolve())])}
+    child = subprocess.Popen([sys.executable, "-m", "atelier.search.freshness_bench", "--serve"], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        index_file = str(index_root(SMALL) / "snapshots" / manifest.name / "index.faiss")
+        for pid in (os.getpid(), child.pid):
+            assert index_file in Path(f"/proc/{pid}/maps").read_text(), "mapped by both, not copied"
+        [new] = add_photos(collection, [vector(7, 128)])
+        child.stdin.write(f"{new} 7\n")
+        child.stdin.flush()
+        assert float(child.stdout.readline()) > 0, "the other process finds the new photo"
+        Photo.objects.filter(pk=new).delete()
+        child.stdin.write(f"gone {new} 7\n")
+        child.stdin.flush()
+        assert float(child.stdout.readline()) > 0, "and stops returning it once deleted"
+    finally:
+        child.stdin.close()
+        child.wait(60)
+
+
+@pgvector_only
+def test_pgvector_searches_use_the_models_hnsw_index(owner, collection):
+    from django.db import connection
+    from django.db.models.functions import Cast
+    from pgvector.django import CosineDistance, HalfVectorField
+
+    add_photos(collection, random_vectors(50, seed=49))
+    store = index_module.index_service(SMALL).get()
+    typed = Cast("embedding", HalfVectorField(dimensions=store.dim))
+    query = store._rows().annotate(d=CosineDistance(typed, random_vectors(1, seed=50)[0].tolist())).order_by("d")[:5]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a 50-row table would be scanned otherwise
+        sql, params = query.query.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert store.index_name in plan, plan

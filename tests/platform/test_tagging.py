@@ -9,7 +9,7 @@ from atelier.jobs.models import Job
 from atelier.library.models import Photo
 from atelier.library.signals import photos_embedded
 from atelier.tagging import services
-from atelier.tagging.models import PhotoTag, Tag, TagScoring
+from atelier.tagging.models import LearnedThreshold, PhotoTag, Tag, TagScoring
 
 pytestmark = pytest.mark.django_db
 SMALL = "random:atelier-demo-clip"
@@ -102,11 +102,8 @@ def test_only_changed_tags_are_rescored(owner, collection, colour_photos, django
     green = Tag.objects.get(vocabulary=vocab, name="green")
     services.do_update_tag(user=owner, tag=green, synonyms=["emerald"])
     assert [t.name for t in services.stale_tags(vocab, collection, SMALL)] == ["green"]
-    scored = []
-    original = services.score_vocabulary
-    monkeypatch.setattr(services, "score_vocabulary", lambda **kw: scored.append(kw) or original(**kw))
     job = run_job(owner, collection, django_capture_on_commit_callbacks)
-    assert job.state == "succeeded" and len(scored) == 1
+    assert job.state == "succeeded" and [e["tags"] for e in job.params["plan"]] == [[green.pk]]
     assert set(PhotoTag.objects.filter(tag__name="red").values_list("pk", flat=True)) == red_rows  # untouched
     assert TagScoring.objects.get(tag=green).version == 2
     services.do_update_tag(user=owner, tag=green, threshold=0.99)  # a new cutoff: selected again
@@ -119,7 +116,14 @@ def test_new_photos_are_tagged_when_embedded(owner, collection, colour_photos, d
                                   min_probability=0.3)
     run_job(owner, collection, django_capture_on_commit_callbacks)
     new = add_photos(collection, [near(tag_vectors(["green"])[0], np.random.default_rng(5))], start=100)
-    photos_embedded.send(sender=PhotoEmbedding, photo_ids=[new[0].pk], model_id=SMALL)
+    with django_capture_on_commit_callbacks(execute=False) as handed_on:
+        photos_embedded.send(sender=PhotoEmbedding, photo_ids=[new[0].pk], model_id=SMALL)
+    assert not PhotoTag.objects.filter(photo=new[0]).exists(), "not tagged inline on the embedding worker"
+    assert len(handed_on) == 1
+    from atelier.tagging.tasks import tag_embedded_photos
+
+    assert tag_embedded_photos.queue_name == "io"
+    handed_on[0]()  # the io task runs after the embedding batch commits
     assert PhotoTag.objects.get(photo=new[0]).tag.name == "green"
 
 
@@ -138,11 +142,51 @@ def test_multi_thresholds_default_from_distribution_and_learned_from_decisions(o
         services.do_add_photo_tag(user=owner, photo=p, tag=red)
     rejected = PhotoTag.objects.filter(photo__in=colour_photos[4:6], tag=red)
     services.do_decide(user=owner, collection=collection, phototag_ids=list(rejected.values_list("pk", flat=True)), state="rejected")
-    red.refresh_from_db()
-    assert red.learned_threshold is not None
-    assert cos[np.isin(ids, [p.pk for p in colour_photos[4:6]])].max() < red.learned_threshold < cos[np.isin(ids, [p.pk for p in colour_photos[:2]])].min()
+    learned = LearnedThreshold.objects.get(tag=red, collection=collection)
+    assert learned.examples == 4
+    assert cos[np.isin(ids, [p.pk for p in colour_photos[4:6]])].max() < learned.value < cos[np.isin(ids, [p.pk for p in colour_photos[:2]])].min()
     assert not TagScoring.objects.filter(tag=red).exists()  # re-selected by the next job
     assert rows
+
+
+def test_reviews_of_a_global_tag_stay_in_their_collection(make_user, django_capture_on_commit_callbacks):
+    """Two users, one staff-made global tag: one user's reviews move nothing in the other's collection."""
+    from atelier.library.models import Collection
+    from tests.helpers import api_for
+
+    staff, ann, ben = make_user("staff", staff=True), make_user("ann"), make_user("ben")
+    red = services.do_create_vocabulary(user=staff, collection=None, name="things", mode="multi", tags=["red"]).tags.get()
+    rng, m = np.random.default_rng(0), tag_vectors(COLOURS)
+    mine, theirs = (Collection.objects.create(owner=user, name=f"{user.username}'s") for user in (ann, ben))
+    photos = {c.pk: add_photos(c, [near(m[k], rng) for k in range(3) for _ in range(4)], start=100 * c.pk)
+              for c in (mine, theirs)}
+    for user, c in ((ann, mine), (ben, theirs)):
+        run_job(user, c, django_capture_on_commit_callbacks)
+    theirs_before = list(TagScoring.objects.filter(collection=theirs).values())
+    assert theirs_before, "ben's collection was scored"
+
+    for p in photos[mine.pk][:2] + photos[mine.pk][4:6]:  # ann: 2 red photos accepted, 2 blue ones rejected
+        services.do_add_photo_tag(user=ann, photo=p, tag=red)
+    wrong = PhotoTag.objects.filter(photo__in=photos[mine.pk][4:6], tag=red).values_list("pk", flat=True)
+    services.do_decide(user=ann, collection=mine, phototag_ids=list(wrong), state="rejected")
+
+    learned = LearnedThreshold.objects.get(tag=red, collection=mine)
+    assert not LearnedThreshold.objects.filter(collection=theirs).exists()
+    assert list(TagScoring.objects.filter(collection=theirs).values()) == theirs_before
+    assert not TagScoring.objects.filter(collection=mine).exists(), "ann's collection re-selects with its cutoff"
+    assert services.stale_vocabularies(theirs, SMALL) == []
+    red.refresh_from_db()
+    assert (red.threshold, red.version) == (None, 1), "the global tag itself is unchanged"
+
+    def tag_of(user, c):
+        vocabularies = api_for(user).get("/api/vocabularies/", {"collection": c.pk}).json()["results"]
+        return next(t for v in vocabularies for t in v["tags"] if t["id"] == red.pk)
+
+    assert tag_of(ann, mine)["learned_threshold"] == pytest.approx(learned.value)
+    assert tag_of(ben, theirs)["learned_threshold"] is None
+    assert api_for(ben).get(f"/api/tags/{red.pk}/").json()["learned_threshold"] is None
+    run_job(ann, mine, django_capture_on_commit_callbacks)
+    assert TagScoring.objects.get(tag=red, collection=mine).cutoff == pytest.approx(learned.value, abs=1e-6)
 
 
 def test_tags_search_filter_uses_accepted_tags(owner, collection, colour_photos):

@@ -73,6 +73,7 @@ class CredentialsSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField()
+    expiry = serializers.DateTimeField()
 
 
 class UserSerializer(serializers.Serializer):

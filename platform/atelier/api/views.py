@@ -1,20 +1,18 @@
 """REST API views: parse, check permissions, call a service, return JSON."""
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
 from django.db.models import Count
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions as drf_permissions
 from rest_framework import status
-from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 from rest_framework.viewsets import ViewSet
 
 from atelier.api.errors import found_or_404
 from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
+from atelier.api.invitations import MemberChangeSerializer, PendingInvitationSerializer
 from atelier.api.pagination import LimitOffsetPagination, api_page_bounds
 from atelier.api.parsers import FormParser, MultiPartParser
 from atelier.jobs import selectors as job_selectors
@@ -37,35 +35,6 @@ def _int_id(value, name: str = "id") -> int:
     if number < 1 or number > 2**62:
         raise NotFound()
     return number
-
-
-class TokenView(APIView):
-    permission_classes = [drf_permissions.AllowAny]
-    authentication_classes = []
-
-    @extend_schema(request=s.CredentialsSerializer, responses={200: s.TokenSerializer})
-    def post(self, request):
-        creds = s.CredentialsSerializer(data=request.data)
-        creds.is_valid(raise_exception=True)
-        user = authenticate(request, **creds.validated_data)
-        if user is None:
-            return Response({"error": "wrong username or password"}, status=status.HTTP_400_BAD_REQUEST)
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key})
-
-
-class UsersView(APIView):
-    permission_classes = [drf_permissions.IsAdminUser]
-
-    @extend_schema(request=s.CredentialsSerializer, responses={201: s.UserSerializer})
-    def post(self, request):
-        creds = s.CredentialsSerializer(data=request.data)
-        creds.is_valid(raise_exception=True)
-        users = get_user_model().objects
-        if users.filter(username=creds.validated_data["username"]).exists():
-            return Response({"error": "username: already taken"}, status=status.HTTP_400_BAD_REQUEST)
-        user = users.create_user(**creds.validated_data)
-        return Response({"id": user.pk, "username": user.username}, status=status.HTTP_201_CREATED)
 
 
 class CollectionViewSet(ViewSet):
@@ -102,20 +71,34 @@ class CollectionViewSet(ViewSet):
         services.check_delete_collection(user=request.user, collection=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=s.MembershipSerializer, responses=s.MembershipSerializer(many=True), parameters=PAGE_PARAMS)
+    @extend_schema(methods=["GET"], responses=s.MembershipSerializer(many=True), parameters=PAGE_PARAMS)
+    @extend_schema(methods=["POST"], request=s.MembershipSerializer,
+                   responses={200: MemberChangeSerializer, 202: MemberChangeSerializer})
     @action(detail=True, methods=["get", "post"])
     def members(self, request, pk=None):
         collection = self._get(request, pk)
         if request.method == "POST":
             data = s.MembershipSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            services.check_set_member(user=request.user, collection=collection,
-                                      username=data.validated_data["user"]["username"], role=data.validated_data["role"])
-        elif not permissions.can_admin(request.user, collection):
+            username, role = data.validated_data["user"]["username"], data.validated_data["role"]
+            state = services.check_set_member(user=request.user, collection=collection, username=username, role=role)
+            # The same answer whether or not the account exists: an invitation, until they accept.
+            return Response({"username": username, "role": role, "state": state},
+                            status=status.HTTP_200_OK if state == "member" else status.HTTP_202_ACCEPTED)
+        if not permissions.can_admin(request.user, collection):
             raise PermissionDenied("only the collection's admins may see its members")
         limit, offset = api_page_bounds(request, default=settings.ATELIER_API_MAX_PAGE)
         members = collection.memberships.select_related("user").order_by("user__username")[offset:offset + limit]
         return Response(s.MembershipSerializer(members, many=True).data)
+
+    @extend_schema(responses=PendingInvitationSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def invitations(self, request, pk=None):
+        """Invitations sent and not answered yet (admins)."""
+        collection = self._get(request, pk)
+        if not permissions.can_admin(request.user, collection):
+            raise PermissionDenied("only the collection's admins may see its invitations")
+        return Response(PendingInvitationSerializer(collection.invitations.all(), many=True).data)
 
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<username>[^/]+)")
     def remove_member(self, request, pk=None, username=None):

@@ -59,10 +59,36 @@ def clip_model() -> dict:
     return {"ready": status.ready, "spec": status.spec, "model_id": status.model_id, "message": status.message}
 
 
+def check_search_index() -> dict:
+    """The served index snapshot of the configured model; not ok while its last build failed."""
+    from atelier.embeddings.services import model_status
+    from atelier.search.indexing import index_status
+
+    status = model_status()
+    if not status.ready:
+        return {"ok": True, "snapshot": None, "message": "no CLIP model ready"}
+    try:
+        report = index_status(status.model_id)
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "error": str(exc)[:300]}
+    error = report["last_error"]
+    failing = error is not None and (report["built_at"] or 0) < error["at"]
+    keys = ("snapshot", "plan", "rows", "delta", "tombstones", "recall_at_10", "age_s")
+    return {"ok": not failing, **{k: report[k] for k in keys}, "error": error["error"] if failing else None}
+
+
 def health_report() -> dict:
-    checks = {"database": check_database(), "broker": check_broker(), "channel_layer": check_channel_layer(), "workers": check_workers()}
+    checks = {"database": check_database(), "broker": check_broker(), "channel_layer": check_channel_layer(),
+              "workers": check_workers(), "search_index": check_search_index()}
     return {"ok": all(c["ok"] for c in checks.values()), **checks, "clip_model": clip_model()}
 
 
 def _safe_url(url: str) -> str:
     return url.split("@")[-1] if "@" in url else url
+
+
+def readiness_report() -> dict:
+    """What must work before a web process takes traffic: the database, the broker, the model."""
+    model = clip_model()
+    checks = {"database": check_database(), "broker": check_broker(), "clip_model": {"ok": model["ready"], **model}}
+    return {"ok": all(c["ok"] for c in checks.values()), **checks}

@@ -6,7 +6,7 @@ from functools import lru_cache
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 
 from atelier.embeddings.models import PhotoEmbedding
 from atelier.library import storage
@@ -31,29 +31,49 @@ def model_status():
     return _status(settings.ATELIER_CLIP_MODEL, time.monotonic() // 30)
 
 
+def worker_engine():
+    """The configured CLIP engine on the worker's device, with the device's batch size (one per process)."""
+    from ml_core.clip import get_engine
+
+    from atelier.core.devices import batch_size_for, worker_device
+
+    device = worker_device()
+    return get_engine(settings.ATELIER_CLIP_MODEL, device=device,
+                      batch_size=batch_size_for(device, override=settings.ATELIER_EMBED_BATCH))
+
+
 def photos_missing_embeddings(model_id: str, photos=None):
     photos = Photo.objects.all() if photos is None else photos
     done = PhotoEmbedding.objects.filter(photo=OuterRef("pk"), model_id=model_id)
     return photos.filter(~Exists(done))
 
 
+def embedding_scope(collection_id: int, photo_ids: list[int] | None = None):
+    scope = Photo.objects.filter(collection_id=collection_id)
+    return scope if photo_ids is None else scope.filter(pk__in=photo_ids)
+
+
 def start_embedding_job(*, collection: Collection, user, photo_ids: list[int] | None = None) -> int | None:
-    """Starts a `gpu` job embedding the collection's photos that lack the current model's vectors."""
+    """Starts a sharded `gpu` job embedding the collection's photos that lack the current model's
+    vectors (those there now: photos added later get their own job)."""
     from atelier.embeddings.tasks import embed_photos
-    from atelier.jobs.dispatch import enqueue
     from atelier.jobs.services import create_job
+    from atelier.jobs.shards import lanes_for
 
     status = model_status()
     if not status.ready:
         log.warning("not embedding photos of %s: CLIP model not ready: %s", collection, status.message)
         return None
-    scope = collection.photos.all() if photo_ids is None else collection.photos.filter(pk__in=photo_ids)
-    total = photos_missing_embeddings(status.model_id, scope).count()
+    missing = photos_missing_embeddings(status.model_id, embedding_scope(collection.pk, photo_ids))
+    total = missing.count()
     if total == 0:
         return None
-    job = create_job(owner=user, kind="embed_photos", total=total, collection=collection,
-                     params={"photo_ids": photo_ids, "model_id": status.model_id}, message="embedding")
-    enqueue(embed_photos, job_id=job.pk)
+    max_id = missing.aggregate(m=Max("pk"))["m"]
+    params = {"photo_ids": photo_ids, "model_id": status.model_id, "max_id": max_id,
+              "shard_size": settings.ATELIER_SHARD_SIZE, "lanes": lanes_for(total, settings.ATELIER_SHARD_SIZE)}
+    job = create_job(owner=user, kind="embed_photos", total=total, collection=collection, params=params,
+                     message="embedding")
+    embed_photos.start(job)
     return job.pk
 
 
@@ -75,8 +95,9 @@ def start_missing_embeddings() -> list[int]:
     return jobs
 
 
-def embed_batch(photos: list[Photo], engine) -> int:
-    """Embeds and stores one batch; photos that fail to decode get a row with their reason."""
+def encode_batch(photos: list[Photo], engine) -> list[PhotoEmbedding]:
+    """One batch through the model (outside any transaction): a row per photo, with its vector or
+    the reason it could not be decoded."""
     paths = [storage.original_path(p.sha256, p.format) for p in photos]
     result = engine.encode_images(paths)
     rows = []
@@ -86,12 +107,23 @@ def embed_batch(photos: list[Photo], engine) -> int:
         else:
             rows.append(PhotoEmbedding(photo=photo, model_id=result.model_id, dim=result.vectors.shape[1],
                                        vector=PhotoEmbedding.pack(result.vectors[i])))
+    return rows
+
+
+def store_batch(rows: list[PhotoEmbedding]) -> int:
+    """Writes encoded rows (call inside the transaction that also moves the job's cursor)."""
     # A redelivered batch may find some rows already written: they are kept, not duplicated.
     PhotoEmbedding.objects.bulk_create(rows, ignore_conflicts=True)
-    embedded = [p.pk for i, p in enumerate(photos) if i not in result.errors]
+    embedded = [r.photo_id for r in rows if r.vector is not None]
     if embedded:
-        transaction.on_commit(lambda: photos_embedded.send(sender=PhotoEmbedding, photo_ids=embedded, model_id=result.model_id))
+        model_id = rows[0].model_id
+        transaction.on_commit(lambda: photos_embedded.send(sender=PhotoEmbedding, photo_ids=embedded, model_id=model_id))
     return len(rows)
+
+
+def embed_batch(photos: list[Photo], engine) -> int:
+    """Embeds and stores one batch; photos that fail to decode get a row with their reason."""
+    return store_batch(encode_batch(photos, engine))
 
 
 def stored_vectors(model_id: str, photo_ids=None) -> tuple[np.ndarray, np.ndarray]:

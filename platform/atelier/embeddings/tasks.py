@@ -1,38 +1,54 @@
-"""The embedding job: photos → CLIP vectors, on the `gpu` queue, one batch at a time."""
+"""The embedding job: photos → CLIP vectors on the `gpu` queue, in id-range shards shared by workers."""
 import time
 
 from django.conf import settings
+from django.db import transaction
 
-from atelier.embeddings.services import embed_batch, photos_missing_embeddings
-from atelier.jobs.runner import Step, job_task
-from atelier.library.models import Photo
+from atelier.embeddings.services import (embedding_scope, encode_batch, photos_missing_embeddings, store_batch,
+                                         worker_engine)
+from atelier.jobs.shards import ShardedJob, advance, sharded_job_task
 
 
 def engine_for(model_id_expected: str):
-    """The process-wide engine (loaded once per worker process, not per task)."""
-    from ml_core.clip import get_engine
-
-    engine = get_engine(settings.ATELIER_CLIP_MODEL)
+    """The process-wide engine on the worker's device (loaded once per process, not per task)."""
+    engine = worker_engine()
     if engine.model_id != model_id_expected:
         raise RuntimeError(f"the configured CLIP model is now {engine.model_id}, not {model_id_expected}: "
                            "this job's photos will be embedded by a new job")
     return engine
 
 
-@job_task(kind="embed_photos", queue="gpu")
-def embed_photos(job, deadline: float) -> Step:
-    model_id = job.params["model_id"]
-    scope = Photo.objects.filter(collection_id=job.collection_id)
-    if job.params.get("photo_ids") is not None:
-        scope = scope.filter(pk__in=job.params["photo_ids"])
-    engine = engine_for(model_id)
-    batch_size = settings.ATELIER_EMBED_BATCH
-    while time.monotonic() < deadline:
-        batch = list(photos_missing_embeddings(model_id, scope).order_by("pk")[:batch_size])
-        if not batch:
-            break
-        embed_batch(batch, engine)
-    remaining = photos_missing_embeddings(model_id, scope).count()
-    total = max(job.total, remaining)
-    done = total - remaining
-    return Step(done=done, total=total, more=remaining > 0, message=f"embedded {done}/{total}")
+class EmbedPhotos(ShardedJob):
+    kind = "embed_photos"
+    queue = "gpu"
+
+    def items(self, job, phase):
+        scope = embedding_scope(job.collection_id, job.params.get("photo_ids"))
+        return photos_missing_embeddings(job.params["model_id"], scope)
+
+    def work(self, job, shard, deadline):
+        """Batches along the shard's keyset cursor; each batch's rows and cursor commit together."""
+        engine = engine_for(job.params["model_id"])
+        rows = self.items(job, shard.phase).filter(pk__lte=shard.hi).order_by("pk")
+        while True:
+            started = time.monotonic()
+            batch = list(rows.filter(pk__gt=shard.cursor)[:engine.batch_size])
+            if not batch:
+                with transaction.atomic():
+                    advance(shard, cursor=shard.hi, finished=True)
+                return
+            if settings.ATELIER_EMBED_DELAY_S:  # test knob: lets a test kill a worker mid-job
+                time.sleep(settings.ATELIER_EMBED_DELAY_S)
+            encoded = encode_batch(batch, engine)
+            with transaction.atomic():
+                store_batch(encoded)
+                last = len(batch) < engine.batch_size
+                advance(shard, cursor=shard.hi if last else batch[-1].pk, done=len(batch), finished=last)
+            if last or time.monotonic() + (time.monotonic() - started) >= deadline:  # no batch past the chunk
+                return
+
+    def message(self, job, done, total):
+        return f"embedded {done}/{total}"
+
+
+embed_photos = sharded_job_task(EmbedPhotos)

@@ -16,18 +16,19 @@ from django.db import close_old_connections, transaction
 log = logging.getLogger(__name__)
 
 
-def enqueue(task, *, job_id: int, countdown: float = 0) -> None:
-    transaction.on_commit(lambda: send_now(task, job_id=job_id, countdown=countdown))
+def enqueue(task, *, countdown: float = 0, **kwargs) -> None:
+    """Sends `task(**kwargs)` (ids only, e.g. job_id=) once the current transaction commits."""
+    transaction.on_commit(lambda: send_now(task, countdown=countdown, **kwargs))
 
 
-def send_now(task, *, job_id: int, countdown: float = 0) -> None:
+def send_now(task, *, countdown: float = 0, **kwargs) -> None:
     mode = settings.TASKS_MODE
     if mode == "celery":
-        task.apply_async(kwargs={"job_id": job_id}, queue=task.queue_name, countdown=countdown or None)
+        task.apply_async(kwargs=kwargs, queue=task.queue_name, countdown=countdown or None)
     elif mode == "thread":
-        ThreadWorker.for_queue(task.queue_name).submit(task, job_id, countdown)
+        ThreadWorker.for_queue(task.queue_name).submit(task, kwargs, countdown)
     elif mode == "inline":
-        task.run(job_id=job_id)
+        task.run(**kwargs)
     else:
         raise RuntimeError(f"unknown ATELIER_TASKS_MODE {mode!r}: use celery, thread or inline")
 
@@ -58,9 +59,9 @@ class ThreadWorker:
     def all_idle(cls) -> bool:
         return all(w.idle() for w in list(cls._workers.values()))
 
-    def submit(self, task, job_id: int, countdown: float) -> None:
+    def submit(self, task, kwargs: dict, countdown: float) -> None:
         with self._cv:
-            heapq.heappush(self._heap, (time.monotonic() + countdown, next(self._counter), task, job_id))
+            heapq.heappush(self._heap, (time.monotonic() + countdown, next(self._counter), task, kwargs))
             self._cv.notify()
 
     def idle(self) -> bool:
@@ -72,13 +73,13 @@ class ThreadWorker:
             with self._cv:
                 while not self._heap or self._heap[0][0] > time.monotonic():
                     self._cv.wait(timeout=None if not self._heap else max(0.0, self._heap[0][0] - time.monotonic()))
-                _, _, task, job_id = heapq.heappop(self._heap)
+                _, _, task, kwargs = heapq.heappop(self._heap)
                 self._busy = True
             try:
                 close_old_connections()
-                task.run(job_id=job_id)
+                task.run(**kwargs)
             except Exception:
-                log.exception("in-process task %s failed for job %s", task.name, job_id)
+                log.exception("in-process task %s failed (%s)", task.name, kwargs)
             finally:
                 close_old_connections()
                 with self._cv:

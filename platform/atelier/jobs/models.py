@@ -55,3 +55,34 @@ class Job(models.Model):
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
+
+
+class JobShard(models.Model):
+    """One id range (lo, hi] of a sharded job, worked on by one lane at a time.
+
+    `cursor` is the last id finished: it is committed with the work it stands for, so a lane that
+    takes the shard over after a crash starts exactly where the last commit left off. `lane` and
+    `lease_until` say who works on it: a redelivered message of the same lane takes it back at once,
+    any other lane only once the lease has run out. `data` holds what a job keeps per shard (e.g.
+    tagging's per-tag statistics).
+    """
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="shards")
+    phase = models.PositiveSmallIntegerField(default=0)
+    lo = models.BigIntegerField()  # exclusive
+    hi = models.BigIntegerField()  # inclusive
+    cursor = models.BigIntegerField()
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    finished = models.BooleanField(default=False)
+    lane = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["job", "phase", "lo"]
+        constraints = [models.UniqueConstraint(fields=["job", "phase", "lo"], name="one_shard_per_range")]
+        indexes = [models.Index(fields=["job", "phase", "finished"])]
+
+    def __str__(self) -> str:
+        return f"JobShard {self.job_id}/{self.phase} ({self.lo}, {self.hi}] at {self.cursor}"

@@ -56,7 +56,11 @@ def resume_unfinished_jobs() -> int:
     unfinished = Job.objects.filter(state__in=[Job.State.QUEUED, Job.State.RUNNING], kind__in=list(TASKS_BY_KIND))
     count = 0
     for job in unfinished:
-        enqueue(TASKS_BY_KIND[job.kind], job_id=job.pk)
+        task = TASKS_BY_KIND[job.kind]
+        if hasattr(task, "resume"):  # a sharded job: every lane again
+            task.resume(job)
+        else:
+            enqueue(task, job_id=job.pk)
         count += 1
     return count
 

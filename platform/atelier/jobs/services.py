@@ -33,19 +33,32 @@ def _update(job_id: int, **fields) -> Job:
     return job
 
 
-def claim_job_delivery(job_id: int) -> Job | None:
-    """Marks the job running and counts this delivery. None when it is already finished."""
+def _deliver(job_id: int, *, count: bool) -> Job | None:
+    """Marks a queued job running (and counts this delivery when `count`). None when it is gone or finished."""
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.is_finished:
             return None
-        job.attempts += 1
+        if not count and job.state != Job.State.QUEUED:
+            return job
+        job.attempts += 1 if count else 0
         if job.state == Job.State.QUEUED:
             job.state = Job.State.RUNNING
             job.started_at = timezone.now()
         job.save()
         send_job_event_on_commit(job)
     return job
+
+
+def claim_job_delivery(job_id: int) -> Job | None:
+    """Marks the job running and counts this delivery. None when it is already finished."""
+    return _deliver(job_id, count=True)
+
+
+def do_start_job(*, job_id: int) -> bool:
+    """Marks a queued job running (sharded jobs count crashes per shard, not per delivery).
+    False when the job is gone or finished."""
+    return _deliver(job_id, count=False) is not None
 
 
 def do_set_progress(*, job_id: int, done: int, total: int | None = None, message: str | None = None) -> Job:

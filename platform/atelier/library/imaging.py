@@ -1,31 +1,19 @@
-"""Checks that a file is an image Atelier accepts, and reads its facts (size, format, date taken)."""
+"""Checks that a file is an image Atelier accepts (through `image_gate`), and reads its facts
+(size, format, date taken)."""
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-try:  # HEIC/HEIF where pillow-heif is installed
-    import pillow_heif
+from atelier.library.image_gate import ACCEPTED_FORMATS, BadImage, open_image
 
-    pillow_heif.register_heif_opener()
-    HEIF = True
-except ImportError:  # pragma: no cover - optional
-    HEIF = False
-
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"} | ({"HEIF", "HEIC"} if HEIF else set())
-EXTENSION = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "HEIF": "heic", "HEIC": "heic"}
+EXTENSION = ACCEPTED_FORMATS  # Pillow format → stored extension
 EXIF_IFD = 0x8769
 DATETIME_ORIGINAL = 36867
 DATETIME = 306
 
-# Our own pixel limit is checked before decoding; Pillow's guard stays as a second line.
-Image.MAX_IMAGE_PIXELS = None
-
-
-class BadImage(Exception):
-    """The file is not an image Atelier can keep; the message says why."""
+__all__ = ["EXTENSION", "BadImage", "ImageFacts", "inspect_image", "open_oriented_rgb"]
 
 
 @dataclass
@@ -37,26 +25,13 @@ class ImageFacts:
 
 
 def inspect_image(path: Path) -> ImageFacts:
-    max_pixels = settings.ATELIER_MAX_IMAGE_PIXELS
-    try:
-        with Image.open(path) as img:
-            fmt = (img.format or "").upper()
-            if fmt not in ACCEPTED_FORMATS:
-                raise BadImage(f"unsupported image format {fmt or 'unknown'} (accepted: {', '.join(sorted(ACCEPTED_FORMATS))})")
-            width, height = img.size
-            if width * height > max_pixels:
-                raise BadImage(f"image is {width}×{height} = {width * height:,} pixels, over the limit of {max_pixels:,} (decompression bomb guard)")
-            if width == 0 or height == 0:
-                raise BadImage("image has no pixels")
-            img.load()  # decodes everything: truncated or corrupt data fails here
-            taken_at = _taken_at(img)
-            orientation = img.getexif().get(0x0112, 1)
-    except BadImage:
-        raise
-    except UnidentifiedImageError:
-        raise BadImage("not an image (Pillow cannot identify it)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise BadImage(f"truncated or corrupt image: {exc}") from None
+    """Decodes the whole image once (truncated or corrupt data fails here), after the gate's checks."""
+    with open_image(path) as img:
+        fmt = img.format.upper()
+        width, height = img.size
+        img.load()
+        taken_at = _taken_at(img)
+        orientation = img.getexif().get(0x0112, 1)
     if orientation in (5, 6, 7, 8):  # rotated 90°: store the size as displayed
         width, height = height, width
     return ImageFacts(format=fmt, width=width, height=height, taken_at=taken_at)
@@ -74,10 +49,9 @@ def _taken_at(img: Image.Image) -> dt.datetime | None:
 
 
 def open_oriented_rgb(path: Path, *, draft_to: int | None = None) -> Image.Image:
-    """Opens an image with EXIF orientation applied, as RGB (GIFs: first frame)."""
-    img = Image.open(path)
-    if draft_to and img.format == "JPEG":
-        img.draft("RGB", (draft_to, draft_to))  # decode at reduced scale: much faster for thumbnails
-    img.seek(0) if getattr(img, "is_animated", False) else None
-    img = ImageOps.exif_transpose(img)
-    return img.convert("RGB")
+    """Opens a stored original (it passed the gate) with EXIF orientation applied, as RGB (GIFs:
+    the first frame, where Image.open leaves them)."""
+    with Image.open(path) as img:
+        if draft_to and img.format == "JPEG":
+            img.draft("RGB", (draft_to, draft_to))  # decode at reduced scale: much faster for thumbnails
+        return ImageOps.exif_transpose(img).convert("RGB")

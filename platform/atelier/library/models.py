@@ -37,6 +37,20 @@ class Membership(models.Model):
         constraints = [models.UniqueConstraint(fields=["collection", "user"], name="unique_member")]
 
 
+class Invitation(models.Model):
+    """An admin asked `username` to join with `role`; they become a member once they accept. Filed by
+    name, whether or not such a user exists, so inviting never reveals which accounts exist."""
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="invitations")
+    username = models.CharField(max_length=150)
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.VIEWER)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["collection", "username"], name="unique_invitation")]
+
+
 class Photo(models.Model):
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="photos")
     sha256 = models.CharField(max_length=64, db_index=True)

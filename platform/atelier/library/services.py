@@ -1,11 +1,10 @@
 """Writes to collections and members (`check_*` validates permissions, then writes)."""
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from atelier.core.validation import InvalidInput, clean_text  # InvalidInput: re-exported, one for all apps
 from atelier.library import permissions
 from atelier.library.ingest import do_delete_photo
-from atelier.library.models import Collection, Membership, Photo
+from atelier.library.models import Collection, Invitation, Membership, Photo
 
 
 class PermissionDenied(Exception):
@@ -53,26 +52,30 @@ def check_delete_collection(*, user, collection: Collection) -> None:
         collection.delete()
 
 
-def check_set_member(*, user, collection: Collection, username: str, role: str) -> Membership:
+def check_set_member(*, user, collection: Collection, username: str, role: str) -> str:
+    """Changes a member's role, or invites `username` (they join on accepting): "member" or "invited".
+    The answer never depends on whether such an account exists, and nobody is added without consent."""
     if not permissions.can_admin(user, collection):
         raise PermissionDenied("only the collection's admins may manage members")
     if role not in Membership.Role.values:
         raise InvalidInput(f"role: must be one of {', '.join(Membership.Role.values)}")
-    clean_text(username, "username")
-    member = get_user_model().objects.filter(username=username).first()
-    if member is None:
-        raise InvalidInput(f"username: no user named {username!r}")
-    if member.pk == collection.owner_id:
+    username = clean_text(username, "username", max_length=150, required=True).strip()
+    if username == collection.owner.username:
         raise InvalidInput("username: the owner is not a member")
-    membership, _ = Membership.objects.update_or_create(collection=collection, user=member, defaults={"role": role})
-    return membership
+    if Membership.objects.filter(collection=collection, user__username=username).update(role=role):
+        return "member"
+    Invitation.objects.update_or_create(collection=collection, username=username,
+                                        defaults={"role": role, "invited_by": user})
+    return "invited"
 
 
 def check_remove_member(*, user, collection: Collection, username: str) -> None:
+    """Removes a member, or withdraws an invitation."""
     if not permissions.can_admin(user, collection):
         raise PermissionDenied("only the collection's admins may manage members")
     clean_text(username, "username")
     Membership.objects.filter(collection=collection, user__username=username).delete()
+    Invitation.objects.filter(collection=collection, username=username).delete()
 
 
 def check_update_photo(*, user, photo: Photo, title: str | None = None, caption: str | None = None) -> Photo:

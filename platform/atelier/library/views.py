@@ -6,7 +6,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from atelier.library import permissions, selectors, services
+from atelier.library import invitations, permissions, selectors, services
 from atelier.library.models import Collection, Membership
 from atelier.pluginhost.manager import page_panels
 
@@ -27,7 +27,8 @@ def collections(request):
         except services.InvalidInput as exc:
             messages.error(request, str(exc))
     visible = permissions.visible_collections(request.user).annotate(photo_count=Count("photos", distinct=True)).order_by("name")
-    return render(request, "library/collections.html", {"collections": visible, "visibilities": Collection.Visibility.choices})
+    return render(request, "library/collections.html", {"collections": visible, "visibilities": Collection.Visibility.choices,
+                                                        "invitations": invitations.invitations_for(request.user)})
 
 
 def collection(request, collection_id: int):
@@ -36,9 +37,11 @@ def collection(request, collection_id: int):
         raise Http404("no such collection")
     role = permissions.collection_role(request.user, found)
     photos = found.photos.order_by("-created_at", "-id")[:500]
-    members = found.memberships.select_related("user") if permissions.can_admin(request.user, found) else None
+    admin = permissions.can_admin(request.user, found)
+    members = found.memberships.select_related("user") if admin else None
     context = {
         "collection": found, "photos": photos, "role": role, "members": members, "roles": Membership.Role.values,
+        "invitations": found.invitations.all() if admin else None,
         "can_edit": permissions.can_edit(request.user, found), "can_admin": permissions.can_admin(request.user, found),
     }
     context["plugin_panels"] = page_panels("collection", request, context)
@@ -55,11 +58,29 @@ def collection_member(request, collection_id: int):
         if request.POST.get("remove"):
             services.check_remove_member(user=request.user, collection=found, username=request.POST["remove"])
         else:
-            services.check_set_member(user=request.user, collection=found, username=request.POST.get("username", ""),
-                                      role=request.POST.get("role", "viewer"))
+            username, role = request.POST.get("username", "").strip(), request.POST.get("role", "viewer")
+            state = services.check_set_member(user=request.user, collection=found, username=username, role=role)
+            messages.success(request, f"{username} is now {role}." if state == "member" else
+                             f"Invited {username} as {role}: they join once they accept.")
     except (services.InvalidInput, services.PermissionDenied) as exc:
         messages.error(request, str(exc))
     return redirect("collection", collection_id=found.pk)
+
+
+@login_required
+@require_POST
+def invitation_answer(request, invitation_id: int):
+    """Join (POST answer=accept) or decline an invitation addressed to you; others' answer 404."""
+    found = invitations.access_invitation(user=request.user, invitation_id=invitation_id) or _no_such("invitation")
+    if request.POST.get("answer") == "accept":
+        invitations.do_accept_invitation(user=request.user, invitation=found)
+        return redirect("collection", collection_id=found.collection_id)
+    invitations.do_decline_invitation(invitation=found)
+    return redirect("collections")
+
+
+def _no_such(what: str):
+    raise Http404(f"no such {what}")
 
 
 def photo(request, photo_id: int):

@@ -6,16 +6,19 @@ from atelier.api.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
+from atelier.library.image_gate import stored_extensions
 from atelier.search.params import search_kwargs
-from atelier.search.services import SearchError, SearchNotFound, SearchResults, SearchUnavailable, search_photos
+from atelier.search.services import (SearchError, SearchNotFound, SearchResults, SearchTooLarge, SearchUnavailable,
+                                     search_photos)
 
 FILTER_PARAMS = [
     OpenApiParameter("collection", int, many=True, description="only these collections (repeat or comma-separate)"),
     OpenApiParameter("date_from", str, description="taken on or after (YYYY-MM-DD or ISO datetime)"),
     OpenApiParameter("date_to", str, description="taken on or before"),
-    OpenApiParameter("filetype", str, many=True, description="file format (DRF reserves `format`): jpg, png, webp, gif, bmp, tif, heic"),
+    OpenApiParameter("filetype", str, many=True, description=f"file format (DRF reserves `format`): {', '.join(stored_extensions())}"),
     OpenApiParameter("tag", str, many=True, description="tag names (when the tagging app provides the filter)"),
     OpenApiParameter("limit", int, description="1..100, default 20"),
     OpenApiParameter("offset", int, description="default 0"),
@@ -66,6 +69,8 @@ def run_search(request, **query) -> Response:
         return Response({"error": str(exc)}, status=status.HTTP_404_NOT_FOUND)
     except SearchUnavailable as exc:
         return Response({"error": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    except SearchTooLarge as exc:
+        return Response({"error": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     except SearchError as exc:
         return Response({"error": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     return Response(results_json(results, request))
@@ -88,11 +93,28 @@ class SearchView(APIView):
     @extend_schema(request={"multipart/form-data": {"type": "object", "properties": {
         "image": {"type": "string", "format": "binary"}}}}, parameters=FILTER_PARAMS, responses={200: dict})
     def post(self, request):
+        oversize = _oversize_body(request)
+        if oversize:  # refused before the body is read and spooled to disk
+            return Response({"error": oversize}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         upload = request.FILES.get("image")
         if upload is None:
             return Response({"error": "image: upload an image file as multipart field 'image'"},
                             status=status.HTTP_400_BAD_REQUEST)
         return run_search(request, image=upload)
+
+
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and filter fields around the image
+
+
+def _oversize_body(request) -> str | None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None  # the parser answers a malformed request
+    limit = settings.ATELIER_MAX_UPLOAD_BYTES
+    if length > limit + MULTIPART_OVERHEAD:
+        return f"image: the request is {length:,} bytes, over the size limit of {limit:,} bytes"
+    return None
 
 
 class SimilarView(APIView):

@@ -108,7 +108,8 @@ def _fill(n: int, model_id: str, dim: int):
     return user
 
 
-def run(n: int, requests: int) -> dict:
+def setup_throwaway() -> tuple[str, str, callable]:
+    """A throwaway database and VAR_DIR in this process's environment (children inherit them), Django set up."""
     spec = _pick_model()
     db_url, drop = _throwaway_database()
     # The library is random vectors, not photos: the model's calibrated relevance cutoff would answer
@@ -120,6 +121,11 @@ def run(n: int, requests: int) -> dict:
     import django
 
     django.setup()
+    return spec, db_url, drop
+
+
+def run(n: int, requests: int) -> dict:
+    spec, db_url, drop = setup_throwaway()
     try:
         return _measure(n, requests, spec, db_url)
     finally:
@@ -132,6 +138,7 @@ def _measure(n: int, requests: int, spec: str, db_url: str) -> dict:
 
     from atelier.embeddings.services import model_status
     from atelier.search.index_service import index_service
+    from atelier.search.indexing import build_and_publish
     from ml_core.clip import get_engine
 
     call_command("migrate", verbosity=0)
@@ -141,8 +148,10 @@ def _measure(n: int, requests: int, spec: str, db_url: str) -> dict:
     user = _fill(n, model_id, engine.embed_dim)
     fill_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    index = index_service(model_id).get()
+    manifest = build_and_publish(model_id)  # what the worker's job does
+    index_service(model_id).get()
     build_s = time.perf_counter() - t0
+    index = manifest  # factory and nprobe of the served snapshot
     t0 = time.perf_counter()
     engine.encode_texts(["an uncached query about a violet moon"], use_cache=False)
     encode_ms = (time.perf_counter() - t0) * 1000

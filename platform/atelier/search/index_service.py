@@ -1,259 +1,248 @@
-"""One `VectorIndex` per model id per process: a cache of the database's embeddings.
+"""The search index of one embedding model in this process: a shared snapshot plus a delta.
 
-The database (PhotoEmbedding rows) is the truth. The index is loaded from
-``VAR_DIR/index/<safe model id>.faiss`` at first use, or rebuilt from the database when that
-file is missing, stale or corrupt (with a warning, never served wrong), and saved atomically.
+Workers build index snapshots (``atelier.search.indexing``; the ``build_search_index`` job on the
+``gpu`` queue, or ``manage.py reindex``) and publish them under ``VAR_DIR/index/<model>/``. A web
+process never builds one: it maps the current snapshot read-only (every process on the machine
+shares the pages) and keeps a small in-memory *delta* of the rows embedded after it.
 
-Freshness without restarts, in every process: the service remembers a *watermark*, the largest
-PhotoEmbedding id it has indexed, and at most every ``ATELIER_SEARCH_REFRESH_S`` seconds adds the
-rows above it. Because a transaction may commit a smaller id after a larger one was seen, rows
-created in the last ``LATE_COMMIT_S`` seconds are re-checked by id too. Deleted photos are never
-served (results are joined to live, visible Photo rows); their vectors are dropped lazily by a
-sweep that compares the index size with the database. A collection that outgrew its IVF lists
-(`needs_retrain`) is rebuilt in a background thread while the old index keeps serving.
+Freshness without restarts: the snapshot's manifest records the highest PhotoEmbedding id it
+includes (the *watermark*); at most every ``ATELIER_SEARCH_REFRESH_S`` seconds a search first adds
+the rows above it to the delta (rows created in the last ``LATE_COMMIT_S`` seconds are re-checked
+by id, because a transaction may commit a smaller id after a larger one was seen), reads the
+tombstones of deleted embeddings above its cursor and hides them, and switches to a newer
+snapshot if one was published (a reference swap: no pause). When the delta grows past
+``ATELIER_INDEX_DELTA_REBUILD`` rows, or the snapshot is missing, corrupt, stale or outgrown, it
+asks for a build (a job; at most one queued per model). Without a snapshot a process serves the
+delta alone up to ``ATELIER_INDEX_DELTA_MAX`` rows; above that a search answers 503 with the
+reason until the first snapshot is published.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
-import struct
 import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
-import faiss
 import numpy as np
 from django.conf import settings
-from django.db import close_old_connections
 from django.db.models import Max
 from django.utils import timezone
 
 from atelier.embeddings.models import PhotoEmbedding
-from atelier.embeddings.services import stored_vectors
-from ml_core.index import IndexLoadError, IndexPolicy, IndexStale, VectorIndex
-from ml_core.index import store
+from ml_core.index import IndexLoadError, IndexPolicy, LiveIndex, Snapshot, choose_plan
+from ml_core.index import snapshot as snapshots
 
 log = logging.getLogger(__name__)
 LATE_COMMIT_S = 30.0  # a row may commit this long after a larger id was seen...
 LATE_ID_SPAN = 5000  # ...and its id is at most this far below the watermark
+BUILD_REQUEST_EVERY_S = 60.0  # a process asks for a build at most this often
 
 
-class _Index(VectorIndex):
-    """A VectorIndex whose file header also records the embedding watermark it covers."""
-
-    watermark = 0
-    saved_at = 0.0
-
-    def _header(self) -> dict:
-        return {**super()._header(), "watermark": int(self.watermark), "saved_at": time.time()}
+class IndexUnavailable(Exception):
+    """No snapshot can serve this model yet (the reason says why; the API answers 503)."""
 
 
-def index_path(model_id: str) -> Path:
+def index_policy() -> IndexPolicy:
+    """The index settings, read once here and passed into ml_core."""
+    return IndexPolicy(flat_threshold=settings.ATELIER_INDEX_FLAT_THRESHOLD,
+                       recall_target=settings.ATELIER_INDEX_RECALL_TARGET,
+                       search_threads=settings.ATELIER_FAISS_THREADS,
+                       build_threads=settings.ATELIER_FAISS_BUILD_THREADS).with_budget_mb(settings.ATELIER_INDEX_MEMORY_MB)
+
+
+def index_root(model_id: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model_id).strip("._") or "model"
-    return Path(settings.VAR_DIR) / "index" / f"{safe}.faiss"
+    return Path(settings.VAR_DIR) / "index" / safe
 
 
-def read_header(path: Path) -> dict:
-    """The JSON header of an index file (cheap: reads only the start)."""
-    with open(path, "rb") as f:
-        if f.read(len(store.MAGIC)) != store.MAGIC:
-            raise IndexStale(f"{path}: not an Atelier index")
-        (length,) = struct.unpack("<I", f.read(4))
-        return json.loads(f.read(length))
+def embedding_rows(model_id: str):
+    return PhotoEmbedding.objects.filter(model_id=model_id, vector__isnull=False)
+
+
+def newest_embedding_id(model_id: str) -> int:
+    return embedding_rows(model_id).aggregate(m=Max("id"))["m"] or 0
+
+
+def newest_tombstone_id(model_id: str) -> int:
+    from atelier.search.models import Tombstone
+
+    return Tombstone.objects.filter(model_id=model_id).aggregate(m=Max("id"))["m"] or 0
+
+
+def model_dim(model_id: str) -> int:
+    row = PhotoEmbedding.objects.filter(model_id=model_id).exclude(dim=0).values_list("dim", flat=True).first()
+    if row:
+        return int(row)
+    from ml_core.clip import get_engine
+
+    return int(get_engine(settings.ATELIER_CLIP_MODEL).embed_dim)
 
 
 class IndexService:
     """The searchable index of one embedding model, kept fresh from the database. Thread-safe."""
 
-    def __init__(self, model_id: str, *, path: Path | None = None, refresh_s: float | None = None) -> None:
+    def __init__(self, model_id: str, *, root: Path | None = None, refresh_s: float | None = None) -> None:
         self.model_id = model_id
-        self.path = Path(path) if path else index_path(model_id)
+        self.root = Path(root) if root else index_root(model_id)
         self.refresh_s = settings.ATELIER_SEARCH_REFRESH_S if refresh_s is None else refresh_s
-        self._index: _Index | None = None
+        self._live: LiveIndex | None = None
+        self._snapshot_name: str | None = None  # what CURRENT said when we last looked
+        self._watermark = 0  # highest embedding id in the snapshot + delta
+        self._tomb_cursor = 0  # highest tombstone id applied
+        self._recent: dict[int, float] = {}  # embedding id -> created timestamp, for late commits
         self._lock = threading.RLock()
         self._last_refresh = 0.0
-        self._last_sweep = 0.0
-        self._recent: dict[int, float] = {}  # embedding id -> created timestamp, for late commits
-        self._rebuilding = False
-        self._rebuilt = threading.Event()
-        self._rebuilt.set()
-        self.rebuilds = 0  # full builds from the database (tests and admin pages read it)
+        self._build_requested = -BUILD_REQUEST_EVERY_S
+        self.switches = 0  # snapshots opened (tests and status pages read it)
+        self.unusable: str | None = None  # why the published snapshot could not be used
+        self._unavailable: str | None = None  # the 503 reason while nothing can serve
 
     # -- public ------------------------------------------------------------------------------
-    def get(self) -> VectorIndex:
-        """The index, loaded or built on first use and refreshed from the database if due."""
+    def get(self) -> LiveIndex:
+        """The index, refreshed from the database if due. Raises IndexUnavailable (503)."""
         with self._lock:
-            if self._index is None:
-                self._index = self._load_or_build()
-                self._last_refresh = time.monotonic()
-            elif time.monotonic() - self._last_refresh >= self.refresh_s:
+            due = time.monotonic() - self._last_refresh >= self.refresh_s
+            if self._live is None and not due and self._unavailable:
+                raise IndexUnavailable(self._unavailable)  # no recount on every request while waiting
+            if self._live is None or due:
                 self.refresh()
-            return self._index
+            return self._live
 
     def refresh(self) -> int:
-        """Adds rows embedded since the last look; returns how many were added."""
+        """Switches to a newer snapshot, then adds new rows and hides deleted ones; returns rows added."""
         with self._lock:
             self._last_refresh = time.monotonic()
-            if self._index is None:
-                self._index = self._load_or_build()
-                return len(self._index)
-            added = self._add_new(self._index)
-            if time.monotonic() - self._last_sweep >= settings.ATELIER_SEARCH_SWEEP_S:
-                self._sweep(self._index)
-            if self._index.needs_retrain and not self._rebuilding:
-                self._rebuild_in_background()
-            return added
+            name = snapshots.current_name(self.root)
+            if self._live is None or name != self._snapshot_name:
+                return self._switch(name)
+            return self._catch_up(self._live)
 
     def forget_ids(self, ids) -> None:
-        """Drops vectors of deleted photos now (the sweep would do it later)."""
+        """Hides photos found deleted by a search now (their tombstones say so on the next refresh)."""
         with self._lock:
-            if self._index is not None:
-                self._index.remove(np.asarray(list(ids), dtype=np.int64))
+            if self._live is not None:
+                self._live.remove(np.asarray(list(ids), dtype=np.int64))
 
-    def rebuild(self) -> VectorIndex:
+    def stats(self) -> dict:
         with self._lock:
-            self._index = self._build()
-            return self._index
+            live = self._live.stats() if self._live is not None else None
+            return {"model_id": self.model_id, "root": str(self.root), "watermark": self._watermark,
+                    "unusable": self.unusable, "live": live}
 
-    # -- loading and building ----------------------------------------------------------------
-    def _load_or_build(self) -> _Index:
+    # -- snapshots -----------------------------------------------------------------------------
+    def _switch(self, name: str | None) -> int:
+        """Opens the published snapshot (or none) and starts a fresh delta beside it."""
+        self._snapshot_name = name
+        snapshot = self._open(name) if name else None
+        facts = snapshot.manifest.facts if snapshot else {}
+        watermark, cursor = int(facts.get("watermark", 0)), int(facts.get("tombstone_mark", 0))
+        if snapshot is None:
+            waiting = embedding_rows(self.model_id).count()
+            if waiting > settings.ATELIER_INDEX_DELTA_MAX:
+                self._request_build(f"{waiting} photos and no usable index snapshot")
+                self._unavailable = self._waiting_reason(waiting)
+                raise IndexUnavailable(self._unavailable)
+        self._unavailable = None
+        live = LiveIndex(snapshot, model_id=self.model_id, dim=snapshot.manifest.dim if snapshot else model_dim(self.model_id),
+                         policy=index_policy())
+        self._watermark, self._tomb_cursor, self._recent = watermark, cursor, {}
+        since = snapshot.manifest.built_at - LATE_COMMIT_S if snapshot else None
+        added = self._catch_up(live, since=since)
+        self._live = live  # a reference swap: searches running on the old one finish there
+        self.switches += snapshot is not None
+        return added
+
+    def _open(self, name: str) -> Snapshot | None:
         try:
-            index = self._load()
+            snapshot = Snapshot.open(self.root, name, model_id=self.model_id, policy=index_policy())
+            top = newest_embedding_id(self.model_id)
+            if int(snapshot.manifest.facts.get("watermark", 0)) > top:  # the database was reset or restored
+                raise IndexLoadError(f"snapshot covers embedding {snapshot.manifest.facts['watermark']}, "
+                                     f"the database has {top}")
         except IndexLoadError as exc:
-            if self.path.exists():
-                log.warning("search index %s unusable (%s): rebuilding from the database", self.path, exc)
-            else:
-                log.info("no search index at %s yet: building it from the database", self.path)
-            return self._build()
-        self._add_new(index, since=index.saved_at - LATE_COMMIT_S)
-        return index
+            self.unusable = str(exc)
+            log.warning("search index snapshot %s/%s unusable (%s): serving the delta, asking for a build",
+                        self.root, name, exc)
+            self._request_build(f"snapshot unusable: {exc}")
+            return None
+        self.unusable = None
+        return snapshot
 
-    def _load(self) -> _Index:
-        index = _Index.load(self.path, model_id=self.model_id)
-        header = read_header(self.path)
-        index.watermark = int(header.get("watermark", -1))
-        index.saved_at = float(header.get("saved_at", 0))
-        if index.watermark < 0:
-            raise IndexStale(f"{self.path}: no embedding watermark")
-        top = self._max_id()
-        if index.watermark > top:  # the database was reset or restored from an older backup
-            raise IndexStale(f"{self.path}: covers embedding {index.watermark}, database has {top}")
-        return index
+    def _waiting_reason(self, waiting: int) -> str:
+        return (f"the search index of {waiting} photos is being built by a worker; try again in a minute"
+                + (f" ({self.unusable})" if self.unusable else ""))
 
-    def _build(self) -> _Index:
-        # Rows committed after this point are above the watermark and get (re-)added by the
-        # next refresh; `add` replaces an id, so reading one twice is harmless.
-        watermark = self._max_id()
-        ids, vectors = stored_vectors(self.model_id)
-        dim = vectors.shape[1] if len(ids) else self._dim()
-        index = _Index.build(ids, vectors if len(ids) else np.zeros((0, dim), np.float32),
-                             model_id=self.model_id, dim=dim, policy=IndexPolicy.from_env())
-        index.watermark = watermark
-        now = time.time()
-        self._recent = {i: now for i in self._rows().filter(id__gt=watermark - LATE_ID_SPAN, id__lte=watermark)
-                        .values_list("id", flat=True)}
-        self.rebuilds += 1
-        self._save(index)
-        return index
+    # -- incremental updates -------------------------------------------------------------------
+    def _catch_up(self, live: LiveIndex, *, since: float | None = None) -> int:
+        self._apply_tombstones(live)
+        added = self._add_new(live, since=since)
+        reason = self._build_reason(live)
+        if reason:
+            self._request_build(reason)
+        return added
 
-    def _save(self, index: _Index) -> None:
-        try:
-            index.save(self.path)
-        except OSError as exc:  # a read-only VAR_DIR costs start-up time, not correctness
-            log.warning("could not save search index %s: %s", self.path, exc)
+    def _apply_tombstones(self, live: LiveIndex) -> None:
+        from atelier.search.models import Tombstone
 
-    def wait_for_rebuild(self, timeout: float | None = None) -> bool:
-        """Blocks until no background rebuild is running (tests, management commands)."""
-        return self._rebuilt.wait(timeout)
+        rows = list(Tombstone.objects.filter(model_id=self.model_id, id__gt=self._tomb_cursor)
+                    .order_by("id").values_list("id", "photo_id")[:100_000])
+        if rows:
+            live.remove(np.array([r[1] for r in rows], dtype=np.int64))
+            self._tomb_cursor = rows[-1][0]
 
-    def _rebuild_in_background(self) -> None:
-        self._rebuilding = True
-        self._rebuilt.clear()
-
-        def work():
-            try:
-                fresh = self._build()
-                with self._lock:
-                    self._add_new(fresh)
-                    self._index = fresh
-            except Exception:  # noqa: BLE001
-                log.exception("search index rebuild failed; the old index keeps serving")
-            finally:
-                self._rebuilding = False
-                close_old_connections()
-                self._rebuilt.set()
-
-        threading.Thread(target=work, name=f"index-rebuild-{self.model_id}", daemon=True).start()
-
-    # -- incremental updates -----------------------------------------------------------------
-    def _rows(self):
-        return PhotoEmbedding.objects.filter(model_id=self.model_id, vector__isnull=False)
-
-    def _max_id(self) -> int:
-        return self._rows().aggregate(m=Max("id"))["m"] or 0
-
-    def _dim(self) -> int:
-        row = PhotoEmbedding.objects.filter(model_id=self.model_id).exclude(dim=0).values_list("dim", flat=True).first()
-        if row:
-            return int(row)
-        from ml_core.clip import get_engine
-
-        return int(get_engine(settings.ATELIER_CLIP_MODEL).embed_dim)
-
-    def _add_new(self, index: _Index, *, since: float | None = None) -> int:
+    def _add_new(self, live: LiveIndex, *, since: float | None = None) -> int:
         """Adds rows above the watermark, and late commits below it created after `since`."""
+        rows_of = embedding_rows(self.model_id)
         now = time.time()
         since = now - LATE_COMMIT_S if since is None else since
         self._recent = {k: t for k, t in self._recent.items() if t >= now - 2 * LATE_COMMIT_S}
-        late = self._rows().filter(id__gt=index.watermark - LATE_ID_SPAN, id__lte=index.watermark,
-                                   created_at__gte=_at(since))
+        late = rows_of.filter(id__gt=self._watermark - LATE_ID_SPAN, id__lte=self._watermark, created_at__gte=_at(since))
         missing = [i for i in late.values_list("id", flat=True) if i not in self._recent]
-        new = self._rows().filter(id__gt=index.watermark)
+        if missing and live.snapshot is not None:  # after a switch: only rows the build did not see
+            pairs = list(rows_of.filter(id__in=missing).values_list("id", "photo_id"))
+            held = live.snapshot.contains(np.array([p for _, p in pairs], dtype=np.int64))
+            self._recent.update({i: now for (i, _), h in zip(pairs, held) if h})
+            missing = [i for (i, _), h in zip(pairs, held) if not h]
+        new = rows_of.filter(id__gt=self._watermark)
         if missing:
-            new = new | self._rows().filter(id__in=missing)
+            new = new | rows_of.filter(id__in=missing)
         rows = list(new.values_list("id", "photo_id", "vector", "created_at"))
         if not rows:
             return 0
         ids = np.array([r[1] for r in rows], dtype=np.int64)
         vectors = np.vstack([np.frombuffer(bytes(r[2]), dtype="<f2") for r in rows]).astype(np.float32)
-        index.add(ids, vectors)
-        index.watermark = max(index.watermark, max(r[0] for r in rows))
+        live.add(ids, vectors)
+        self._watermark = max(self._watermark, max(r[0] for r in rows))
         self._recent.update({r[0]: r[3].timestamp() for r in rows})
         return len(rows)
 
-    def _sweep(self, index: _Index) -> None:
-        """Removes vectors whose photo (or embedding) is gone, if the counts say there are some."""
-        self._last_sweep = time.monotonic()
-        if len(index) <= self._rows().count():
-            return
-        live = np.fromiter(self._rows().values_list("photo_id", flat=True), dtype=np.int64)
-        held = indexed_ids(index)
-        if held is None:
-            self._index = self._build()
-            return
-        gone = np.setdiff1d(held, live)
-        if len(gone):
-            index.remove(gone)
-            log.info("dropped %d deleted photos from the %s index", len(gone), self.model_id)
-
-
-def indexed_ids(index: VectorIndex) -> np.ndarray | None:
-    """The ids stored in a faiss index (IDMap or IVF), or None for a layout we do not know."""
-    raw = index._index  # noqa: SLF001  (ml_core exposes no id listing; read-only use)
-    if hasattr(raw, "id_map"):
-        return faiss.vector_to_array(raw.id_map).astype(np.int64)
-    try:
-        invlists = faiss.extract_index_ivf(raw).invlists
-    except RuntimeError:
+    def _build_reason(self, live: LiveIndex) -> str | None:
+        delta, snapshot = len(live.delta), live.snapshot
+        threshold = max(settings.ATELIER_INDEX_DELTA_REBUILD, 0.05 * (len(snapshot) if snapshot else 0))
+        if delta >= threshold:
+            return f"{delta} photos embedded since the index snapshot"
+        if live.tombstones >= threshold:  # each hidden id costs every search one more result
+            return f"{live.tombstones} photos deleted since the index snapshot"
+        if snapshot is not None and len(snapshot):
+            total = len(snapshot) + delta
+            policy = index_policy()
+            ivf_outgrown = snapshot.manifest.kind == "ivf" and total > policy.retrain_factor * len(snapshot)
+            if choose_plan(total, live.dim, policy).kind != snapshot.manifest.kind or ivf_outgrown:
+                return f"the index outgrew its plan {snapshot.manifest.factory}"
         return None
-    parts = []
-    for lst in range(invlists.nlist):
-        size = invlists.list_size(lst)
-        if size:
-            parts.append(faiss.rev_swig_ptr(invlists.get_ids(lst), size).copy())
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    def _request_build(self, reason: str) -> None:
+        if time.monotonic() - self._build_requested < BUILD_REQUEST_EVERY_S:
+            return
+        self._build_requested = time.monotonic()
+        from atelier.search.indexing import request_index_build
+
+        try:
+            request_index_build(model_id=self.model_id, reason=reason)
+        except Exception:  # noqa: BLE001 - serving must not fail because a job could not be queued
+            log.exception("could not queue a search index build for %s", self.model_id)
 
 
 def _at(ts: float):
@@ -264,13 +253,21 @@ _services: dict[str, IndexService] = {}
 _services_lock = threading.Lock()
 
 
-def index_service(model_id: str) -> IndexService:
-    """The process-wide service for `model_id`."""
+def index_service(model_id: str):
+    """The process-wide service for `model_id` (IndexService, or PgVectorService with ATELIER_VECTOR_STORE=pgvector)."""
     with _services_lock:
         service = _services.get(model_id)
         if service is None:
-            service = _services[model_id] = IndexService(model_id)
+            service = _services[model_id] = _make_service(model_id)
         return service
+
+
+def _make_service(model_id: str):
+    if settings.ATELIER_VECTOR_STORE == "pgvector":
+        from atelier.pgvectors.service import PgVectorService
+
+        return PgVectorService(model_id)
+    return IndexService(model_id)
 
 
 def reset_index_services() -> None:

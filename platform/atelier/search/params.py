@@ -6,10 +6,11 @@ from datetime import datetime, time, timezone as dt_timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from atelier.core.validation import MAX_ID
+from atelier.library.image_gate import stored_extensions
 from atelier.search.services import SearchError
 
 FORMAT_ALIASES = {"jpeg": "jpg", "tiff": "tif", "heif": "heic"}
-KNOWN_FORMATS = {"jpg", "png", "webp", "gif", "bmp", "tif", "heic"}
+KNOWN_FORMATS = set(stored_extensions())
 
 
 def _int(value, name: str, *, default: int | None = None) -> int | None:

@@ -18,16 +18,18 @@ from datetime import datetime
 import numpy as np
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
+from PIL import Image
 
 from atelier.embeddings.models import PhotoEmbedding
 from atelier.embeddings.services import model_status
+from atelier.library import image_gate
 from atelier.library.models import Photo
 from atelier.library.permissions import visible_collections
 from atelier.library.selectors import access_photo
 from atelier.library.services import InvalidInput
 from atelier.search import cutoffs, filters, query
 from atelier.search.allow import allow_cache
-from atelier.search.index_service import index_service
+from atelier.search.index_service import IndexUnavailable, index_service
 from atelier.search.keywords import keyword_matches
 from ml_core.index import AllowList
 
@@ -42,6 +44,10 @@ SORTS = ("relevance", "date")
 
 class SearchError(InvalidInput):
     """A malformed search (400)."""
+
+
+class SearchTooLarge(SearchError):
+    """An image over the upload's byte or pixel limit (413)."""
 
 
 class SearchNotFound(Exception):
@@ -78,6 +84,7 @@ def search_photos(*, user, text: str | None = None, image=None, similar_to: int 
                   sort: str = "relevance") -> SearchResults:
     started = time.perf_counter()
     _check_paging(offset, limit, sort)
+    image = _gated_image(image) if image is not None else None  # refused alike, model ready or not
     model_id = _model_id()
     vector, terms, exclude = _query_vector(user=user, model_id=model_id, text=text, image=image, similar_to=similar_to)
     collection_ids = _collection_ids(user, collections)
@@ -114,9 +121,9 @@ def _model_id() -> str:
 
 
 def _engine():
-    from ml_core.clip import get_engine
+    from atelier.embeddings.services import worker_engine
 
-    return get_engine(settings.ATELIER_CLIP_MODEL)
+    return worker_engine()  # the same engine as the in-process worker's: one model in memory
 
 
 def _query_vector(*, user, model_id, text, image, similar_to):
@@ -151,13 +158,22 @@ def _text_vector(text: str):
         raise SearchError(str(exc)) from None
 
 
-def _image_vector(image) -> np.ndarray:
-    data = image.read() if hasattr(image, "read") else bytes(image)
-    if not data:
-        raise SearchError("image: empty file")
-    if len(data) > settings.ATELIER_MAX_UPLOAD_BYTES:
-        raise SearchError("image: file too large")
-    result = _engine().encode_images([data])
+def _gated_image(image) -> Image.Image:
+    """Search by image passes the same gate as an upload (size, formats, pixels); decoded once."""
+    try:
+        image_gate.check_size(getattr(image, "size", 0) or 0)  # an upload's size, before reading it
+        data = image.read(settings.ATELIER_MAX_UPLOAD_BYTES + 1) if hasattr(image, "read") else bytes(image)
+        if not data:
+            raise SearchError("image: empty file")
+        return image_gate.decode_rgb(data)
+    except image_gate.ImageTooLarge as exc:
+        raise SearchTooLarge(f"image: {exc}") from None
+    except image_gate.BadImage as exc:
+        raise SearchError(f"image: {exc}") from None
+
+
+def _image_vector(picture: Image.Image) -> np.ndarray:
+    result = _engine().encode_images([picture])
     if result.errors:
         raise SearchError("image: not an image Atelier can read")
     return result.vectors[0]
@@ -201,7 +217,10 @@ def _rank(model_id, vector, allow, window, *, exclude, cutoff, keyword_ids):
     source photo thinned the page out. Returns (hits, duplicates, exhausted).
     """
     service = index_service(model_id)
-    index = service.get()
+    try:
+        index = service.get()
+    except IndexUnavailable as exc:
+        raise SearchUnavailable(str(exc)) from None
     fetch = min(max(2 * window + 10, 32), max(len(index), 1))
     while True:
         found = index.search(vector, fetch, allow_ids=allow) if len(index) else None

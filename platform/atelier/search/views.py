@@ -3,6 +3,7 @@ image search, and the chips' links)."""
 from django.http import Http404
 from django.shortcuts import render
 
+from atelier.library.image_gate import stored_extensions
 from atelier.library.permissions import visible_collections
 from atelier.search.params import search_kwargs
 from atelier.search.services import SearchError, SearchNotFound, SearchUnavailable, search_photos
@@ -13,7 +14,7 @@ def search_page(request):
     similar = request.GET.get("similar", "")
     context = {"q": q, "similar": similar, "results": None, "error": None,
                "collections": visible_collections(request.user).order_by("name")[:200],
-               "formats": ["jpg", "png", "webp", "gif", "bmp", "tif", "heic"], "params": request.GET,
+               "formats": stored_extensions(), "params": request.GET,
                "selected_collections": request.GET.getlist("collection")}
     if q.strip() or similar:
         try:

@@ -28,16 +28,22 @@ def _collection(request, collection_id):
     return found_or_404(library_selectors.access_collection(user=request.user, collection_id=collection_id), "collection")
 
 
-def tag_json(tag) -> dict:
+def tag_json(tag, learned: dict | None = None) -> dict:
+    """`learned_threshold`: the cutoff learned in the tag's own collection (global tags: in the
+    collection the caller asked about, given as `learned`), else null."""
+    if learned is None:
+        learned = selectors.learned_thresholds(collection=tag.vocabulary.collection_id, tags=[tag])
     return {"id": tag.pk, "vocabulary": tag.vocabulary_id, "name": tag.name, "synonyms": tag.synonyms,
-            "threshold": tag.threshold, "learned_threshold": tag.learned_threshold, "version": tag.version}
+            "threshold": tag.threshold, "learned_threshold": learned.get(tag.pk), "version": tag.version}
 
 
-def vocabulary_json(v, tags=True) -> dict:
+def vocabulary_json(v, tags=True, collection=None) -> dict:
     out = {"id": v.pk, "collection": v.collection_id, "name": v.name, "mode": v.mode, "templates": v.templates,
            "min_probability": v.min_probability, "version": v.version}
     if tags:
-        out["tags"] = [tag_json(t) for t in v.tags.all()]
+        rows = list(v.tags.all())
+        learned = selectors.learned_thresholds(collection=v.collection_id or collection, tags=rows)
+        out["tags"] = [tag_json(t, learned) for t in rows]
     return out
 
 
@@ -65,7 +71,7 @@ class VocabulariesView(Base):
             collection = _collection(request, _int(request.query_params["collection"], "collection"))
         limit, offset = api_page_bounds(request, default=MAX_LIST, maximum=MAX_LIST)
         vocabularies = selectors.visible_vocabularies(request.user, collection).prefetch_related("tags")
-        return Response({"results": [vocabulary_json(v) for v in vocabularies[offset:offset + limit]]})
+        return Response({"results": [vocabulary_json(v, collection=collection) for v in vocabularies[offset:offset + limit]]})
 
     @extend_schema(request=schema.VOCABULARY_CREATE, responses={201: schema.VOCABULARY})
     def post(self, request):

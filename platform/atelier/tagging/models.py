@@ -31,7 +31,6 @@ class Tag(models.Model):
     name = models.CharField(max_length=100)
     synonyms = models.JSONField(default=list, blank=True)
     threshold = models.FloatField(null=True, blank=True)  # set by a person: cosine cutoff (multi mode)
-    learned_threshold = models.FloatField(null=True, blank=True)  # calibrated on decisions (max F1)
     version = models.PositiveIntegerField(default=1)  # bumped when its text (or the templates) change
 
     class Meta:
@@ -52,6 +51,19 @@ class TagScoring(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tag", "collection"], name="one_scoring_per_tag_collection")]
+
+
+class LearnedThreshold(models.Model):
+    """A tag's cutoff calibrated (max F1) on the decisions made in one collection. It belongs to that
+    collection: reviews of a global tag in one collection never move its cutoff in another."""
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="learned_thresholds")
+    collection = models.ForeignKey("library.Collection", on_delete=models.CASCADE, related_name="+")
+    value = models.FloatField()
+    examples = models.PositiveIntegerField()  # decided photos it was calibrated on
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tag", "collection"], name="one_learned_threshold_per_tag_collection")]
 
 
 class PhotoTag(models.Model):

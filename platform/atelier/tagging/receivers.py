@@ -11,17 +11,14 @@ log = logging.getLogger(__name__)
 
 @receiver(photos_embedded, dispatch_uid="atelier.tagging.tag_new_photos")
 def tag_new_photos(sender, photo_ids, model_id, **kwargs):
-    from atelier.tagging import services
+    """Hands the batch to the `io` queue: the GPU worker goes on embedding meanwhile."""
+    from atelier.jobs.dispatch import enqueue
     from atelier.tagging.models import Vocabulary
+    from atelier.tagging.tasks import tag_embedded_photos
 
     if not settings.ATELIER_TAG_ON_EMBED or not Vocabulary.objects.exists():
         return
-    try:
-        if services.current_model_id() != model_id:
-            return
-        services.tag_new_photos(photo_ids=list(photo_ids), model_id=model_id)
-    except Exception:  # noqa: BLE001 - tagging must never break embedding; the next job catches up
-        log.exception("tagging %d new photos failed", len(photo_ids))
+    enqueue(tag_embedded_photos, photo_ids=list(photo_ids), model_id=model_id)
 
 
 def by_tags(photos, names):

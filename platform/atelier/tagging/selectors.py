@@ -4,7 +4,7 @@ from django.db.models.functions import Abs
 
 from atelier.library.models import Collection, Photo
 from atelier.library.permissions import can_admin, can_view, visible_collections
-from atelier.tagging.models import PhotoTag, Tag, Vocabulary
+from atelier.tagging.models import LearnedThreshold, PhotoTag, Tag, Vocabulary
 
 
 def visible_vocabularies(user, collection: Collection | None = None):
@@ -29,6 +29,14 @@ def access_tag(*, user, tag_id) -> Tag | None:
     if tag is None or access_vocabulary(user=user, vocabulary_id=tag.vocabulary_id) is None:
         return None
     return tag
+
+
+def learned_thresholds(*, collection: Collection | int | None, tags) -> dict[int, float]:
+    """{tag id: cutoff learned in this collection (instance or id)}; none outside a collection."""
+    if collection is None:
+        return {}
+    rows = LearnedThreshold.objects.filter(collection=collection, tag__in=tags)
+    return dict(rows.values_list("tag_id", "value"))
 
 
 def suggestions(*, collection: Collection, tag_id: int | None = None, state: str = "suggested"):

@@ -20,7 +20,8 @@ from atelier.library.models import Collection, Photo
 from atelier.library.permissions import can_admin
 from atelier.core.validation import clean_ids, clean_text
 from atelier.library.services import InvalidInput, PermissionDenied
-from atelier.tagging.models import PhotoTag, Tag, TagScoring, Vocabulary
+from atelier.tagging.models import LearnedThreshold, PhotoTag, Tag, TagScoring, Vocabulary
+from atelier.tagging.selectors import learned_thresholds
 
 log = logging.getLogger(__name__)
 MAX_TAGS_PER_VOCABULARY = 2000
@@ -216,9 +217,9 @@ def current_model_id() -> str:
 
 
 def _engine(model_id: str):
-    from ml_core.clip import get_engine
+    from atelier.embeddings.services import worker_engine
 
-    engine = get_engine(settings.ATELIER_CLIP_MODEL)
+    engine = worker_engine()
     if engine.model_id != model_id:
         raise TaggingUnavailable(f"the configured CLIP model is now {engine.model_id}, not {model_id}")
     return engine
@@ -244,20 +245,23 @@ def stale_tags(vocabulary: Vocabulary, collection: Collection, model_id: str) ->
     return stale
 
 
-def _cutoff(tag: Tag, cos: np.ndarray) -> float:
+def _cutoff(tag: Tag, cos: np.ndarray, learned: float | None) -> float:
+    """A person's threshold, else the one learned in this collection, else from the distribution."""
     from ml_core.zeroshot import distribution_threshold
 
     if tag.threshold is not None:
         return tag.threshold
-    if tag.learned_threshold is not None:
-        return tag.learned_threshold
+    if learned is not None:
+        return learned
     return distribution_threshold(cos, k=settings.ATELIER_TAG_STD_K)
 
 
 def score_vocabulary(*, vocabulary: Vocabulary, collection: Collection, model_id: str,
                      photo_ids: list[int] | None = None, tags: list[Tag] | None = None) -> int:
     """Writes suggestions of `tags` (default: the stale ones) for the collection's photos (or only
-    `photo_ids`, with the cutoffs remembered from the last full scoring). Returns suggestions written."""
+    `photo_ids`, with the cutoffs remembered from the last full scoring). Returns suggestions written.
+    In one step and in memory: for new photos and small collections; the `tag_photos` job scores
+    collections of any size in shards (tagging.scoring)."""
     from ml_core.zeroshot import select
 
     full = photo_ids is None
@@ -282,7 +286,8 @@ def score_vocabulary(*, vocabulary: Vocabulary, collection: Collection, model_id
     else:
         if full:
             cos = vectors @ matrix.T if len(ids) else np.zeros((0, len(tags)), np.float32)
-            thresholds = np.array([_cutoff(t, cos[:, j]) for j, t in enumerate(tags)], np.float32)
+            learned = learned_thresholds(collection=collection, tags=tags)
+            thresholds = np.array([_cutoff(t, cos[:, j], learned.get(t.pk)) for j, t in enumerate(tags)], np.float32)
         else:
             thresholds = np.array([scorings[t.pk].cutoff for t in tags], np.float32)
         cutoffs = {t.pk: float(c) for t, c in zip(tags, thresholds)}
@@ -313,21 +318,28 @@ def stale_vocabularies(collection: Collection, model_id: str) -> list[Vocabulary
 
 
 def start_tagging_job(*, user, collection: Collection, force: bool = False) -> int | None:
-    """A `gpu` job scoring the collection's stale vocabularies (all of them with `force`)."""
-    from atelier.jobs.dispatch import enqueue
+    """A sharded `gpu` job scoring the collection's stale vocabularies (all of them with `force`)."""
+    from django.db.models import Max
+
     from atelier.jobs.services import create_job
+    from atelier.jobs.shards import lanes_for
+    from atelier.tagging.scoring import plan_entry, vectors_of
     from atelier.tagging.tasks import tag_photos
 
     check_admin(user, collection)
     model_id = current_model_id()
     if force:
         TagScoring.objects.filter(collection=collection).delete()
-    total = len(stale_vocabularies(collection, model_id))
-    if total == 0:
+    plan = [plan_entry(v, stale_tags(v, collection, model_id), collection.pk)
+            for v in stale_vocabularies(collection, model_id)]
+    if not plan:
         return None
-    job = create_job(owner=user, kind="tag_photos", total=total, collection=collection,
-                     params={"model_id": model_id}, message="tagging")
-    transaction.on_commit(lambda: enqueue(tag_photos, job_id=job.pk))
+    rows = vectors_of(collection.pk, model_id)
+    params = {"model_id": model_id, "plan": plan, "max_id": rows.aggregate(m=Max("pk"))["m"] or 0,
+              "lanes": lanes_for(rows.count(), settings.ATELIER_TAG_SHARD_SIZE)}
+    job = create_job(owner=user, kind="tag_photos", total=len(plan), collection=collection, params=params,
+                     message="tagging")
+    tag_photos.start(job)
     return job.pk
 
 
@@ -378,19 +390,19 @@ def do_add_photo_tag(*, user, photo: Photo, tag: Tag) -> PhotoTag:
     return row
 
 
-def decided_examples(tag: Tag, model_id: str, collection: Collection | None = None):
-    """(vectors, labels) of the photos people decided on for `tag` (accepted = True)."""
-    rows = PhotoTag.objects.filter(tag=tag, state__in=[PhotoTag.State.ACCEPTED, PhotoTag.State.REJECTED])
-    if collection is not None and tag.vocabulary.collection_id is None:
-        rows = rows.filter(photo__collection=collection)
+def decided_examples(tag: Tag, model_id: str, collection: Collection):
+    """(vectors, labels) of the photos people decided on for `tag` in `collection` (accepted = True)."""
+    rows = PhotoTag.objects.filter(tag=tag, photo__collection=collection,
+                                   state__in=[PhotoTag.State.ACCEPTED, PhotoTag.State.REJECTED])
     labels = dict(rows.values_list("photo_id", "state"))
     ids, vectors = stored_vectors(model_id, photo_ids=list(labels))
     return vectors, np.array([labels[int(i)] == PhotoTag.State.ACCEPTED for i in ids], dtype=bool)
 
 
-def learn_threshold(*, tag: Tag, collection: Collection | None = None) -> float | None:
-    """Multi-label tags: once a tag has accepted and rejected examples, its cutoff is the one that
-    maximises F1 on them (the next job selects again with it)."""
+def learn_threshold(*, tag: Tag, collection: Collection) -> float | None:
+    """Multi-label tags: once a tag has accepted and rejected examples in the collection, its cutoff
+    there is the one that maximises F1 on them (the collection's next job selects again with it).
+    Only this collection's decisions count and only its cutoff moves: a global tag is shared."""
     from ml_core.zeroshot import f1_threshold
 
     if tag.vocabulary.mode != Vocabulary.Mode.MULTI:
@@ -403,8 +415,8 @@ def learn_threshold(*, tag: Tag, collection: Collection | None = None) -> float 
         return None
     cos = vectors @ vocabulary_matrix(tag.vocabulary, [tag], status.model_id)[0]
     learned = f1_threshold(cos, labels)
-    if learned is not None and learned != tag.learned_threshold:
-        Tag.objects.filter(pk=tag.pk).update(learned_threshold=learned)
-        tag.learned_threshold = learned
-        TagScoring.objects.filter(tag=tag).delete()
+    if learned is not None and learned != learned_thresholds(collection=collection, tags=[tag]).get(tag.pk):
+        LearnedThreshold.objects.update_or_create(tag=tag, collection=collection,
+                                                  defaults={"value": learned, "examples": len(labels)})
+        TagScoring.objects.filter(tag=tag, collection=collection).delete()
     return learned

@@ -1,0 +1,102 @@
+"""PgVectorStore: the VectorStore interface over PostgreSQL + pgvector (HNSW, iterative scans).
+
+    store = PgVectorStore("clip-b32", dim=512)
+    store.add(ids, vectors); store.search(query, 20, allow_ids=visible)
+
+Searches order by cosine distance on the model's partial HNSW index. A permission filter stays
+fused with the scan: pgvector 0.8's iterative index scan (``hnsw.iterative_scan = strict_order``)
+keeps walking the graph until ``k`` rows pass the filter (up to ``hnsw.max_scan_tuples``), so
+filtered results are not starved. ``ef_search`` trades recall for latency (bench/search.py
+``--store pgvector`` measures it).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models.functions import Cast
+from pgvector.django import CosineDistance, HalfVectorField
+
+from atelier.pgvectors.models import PhotoVector
+from ml_core.index import AllowList, Hits
+from ml_core.index.vectors import as_id_set, as_ids, as_vectors
+
+EF_SEARCH = 100
+COUNT_TTL_S = 30.0
+
+
+class PgVectorStore:
+    """Vectors of one model in the `pgvectors_photovector` table."""
+
+    def __init__(self, model_id: str, dim: int, *, ef_search: int = EF_SEARCH) -> None:
+        self.model_id = model_id
+        self.dim = dim
+        self.ef_search = ef_search
+        self._count = (0, -COUNT_TTL_S)
+
+    @property
+    def index_name(self) -> str:
+        return "pgv_hnsw_" + hashlib.sha1(f"{self.model_id}/{self.dim}".encode()).hexdigest()[:16]
+
+    def ensure_index(self) -> None:
+        """The model's partial HNSW index (idempotent; run by migrations/commands, not per search)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE INDEX IF NOT EXISTS {self.index_name} ON {PhotoVector._meta.db_table} "
+                f"USING hnsw ((embedding::halfvec({int(self.dim)})) halfvec_cosine_ops) WHERE model_id = %s",
+                [self.model_id])
+
+    def _rows(self):
+        return PhotoVector.objects.filter(model_id=self.model_id)
+
+    # -- writes ---------------------------------------------------------------------------------
+    def add(self, ids, vectors) -> None:
+        vectors = as_vectors(vectors, self.dim)
+        ids = as_ids(ids, len(vectors))
+        rows = [PhotoVector(photo_id=int(i), model_id=self.model_id, embedding=v) for i, v in zip(ids, vectors)]
+        PhotoVector.objects.bulk_create(rows, batch_size=1000, update_conflicts=True,
+                                        unique_fields=["photo", "model_id"], update_fields=["embedding"])
+        self._count = (0, -COUNT_TTL_S)
+
+    def remove(self, ids) -> int:
+        ids = as_id_set(ids)
+        removed, _ = self._rows().filter(photo_id__in=ids.tolist()).delete()
+        self._count = (0, -COUNT_TTL_S)
+        return removed
+
+    # -- reads ----------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        count, at = self._count
+        if time.monotonic() - at >= COUNT_TTL_S:
+            count = self._rows().count()
+            self._count = (count, time.monotonic())
+        return count
+
+    def search(self, query, k: int = 10, *, allow_ids=None) -> Hits:
+        query = as_vectors(query, self.dim, name="query")[0]
+        if k <= 0:
+            raise ValueError("k must be positive")
+        rows = self._rows()
+        if allow_ids is not None:
+            allowed = AllowList.of(allow_ids).ids
+            if not len(allowed):
+                return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32))
+            rows = rows.extra(where=["photo_id = ANY(%s)"], params=[allowed.tolist()])
+        typed = Cast("embedding", HalfVectorField(dimensions=self.dim))  # the partial index's expression
+        ranked = rows.annotate(distance=CosineDistance(typed, query.tolist())).order_by("distance")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true), "
+                           "set_config('hnsw.iterative_scan', 'strict_order', true)", [str(max(self.ef_search, k))])
+            found = list(ranked.values_list("photo_id", "distance")[:k])
+        ids = np.array([r[0] for r in found], dtype=np.int64)
+        scores = np.array([1.0 - r[1] for r in found], dtype=np.float32)
+        return Hits(ids, scores)
+
+    def ids(self) -> np.ndarray:
+        return np.sort(np.fromiter(self._rows().values_list("photo_id", flat=True), dtype=np.int64))
+
+    def stats(self) -> dict:
+        return {"store": "pgvector", "model_id": self.model_id, "dim": self.dim, "count": len(self),
+                "index": self.index_name, "ef_search": self.ef_search, "plan": f"HNSW halfvec({self.dim}) cosine"}
