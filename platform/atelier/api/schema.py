@@ -12,6 +12,7 @@ ERROR = {
     },
     "required": ["error"],
 }
+ERROR_REF = {"$ref": "#/components/schemas/Error"}  # for an operation's own extend_schema(responses=...)
 REASONS = {
     400: "invalid input (the field is named)",
     401: "bad or missing credentials",
