@@ -88,7 +88,7 @@ class CollectionViewSet(ViewSet):
         services.check_delete_collection(user=request.user, collection=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(methods=["GET"], responses=s.MembershipSerializer(many=True))
+    @extend_schema(methods=["GET"], responses=s.MembershipSerializer(many=True), parameters=PAGE_PARAMS)
     @extend_schema(methods=["POST"], request=s.MembershipSerializer,
                    responses={200: MemberChangeSerializer, 202: MemberChangeSerializer})
     @action(detail=True, methods=["get", "post"])
@@ -104,7 +104,9 @@ class CollectionViewSet(ViewSet):
                             status=status.HTTP_200_OK if state == "member" else status.HTTP_202_ACCEPTED)
         if not permissions.can_admin(request.user, collection):
             raise PermissionDenied("only the collection's admins may see its members")
-        return Response(s.MembershipSerializer(collection.memberships.select_related("user"), many=True).data)
+        limit, offset = api_page_bounds(request, default=settings.ATELIER_API_MAX_PAGE)
+        members = collection.memberships.select_related("user").order_by("user__username")[offset:offset + limit]
+        return Response(s.MembershipSerializer(members, many=True).data)
 
     @extend_schema(responses=PendingInvitationSerializer(many=True))
     @action(detail=True, methods=["get"])

@@ -73,13 +73,15 @@ class VocabulariesView(Base):
     """GET: vocabularies (?collection=ID: that collection's and the global ones). POST: create one
     ({collection: id|null, name, mode, templates, min_probability, tags: [name | {name, synonyms, threshold}]})."""
 
-    @extend_schema(operation_id="vocabularies_list", parameters=[OpenApiParameter("collection", int)], responses=schema.VOCABULARY_LIST)
+    @extend_schema(operation_id="vocabularies_list", parameters=[OpenApiParameter("collection", int), *schema.PAGE_PARAMS],
+                   responses=schema.VOCABULARY_LIST)
     def get(self, request):
         collection = None
         if "collection" in request.query_params:
             collection = _collection(request, _int(request.query_params["collection"], "collection"))
+        limit, offset = api_page_bounds(request, default=MAX_LIST, maximum=MAX_LIST)
         vocabularies = selectors.visible_vocabularies(request.user, collection).prefetch_related("tags")
-        return Response({"results": [vocabulary_json(v, collection=collection) for v in vocabularies]})
+        return Response({"results": [vocabulary_json(v, collection=collection) for v in vocabularies[offset:offset + limit]]})
 
     @extend_schema(request=schema.VOCABULARY_CREATE, responses={201: schema.VOCABULARY})
     def post(self, request):
