@@ -9,6 +9,9 @@ Two things make this cheaper and more correct than ``preprocess(Image.open(path)
   more pixels than it needs and the resulting tensor is nearly identical (tested: cosine > 0.99).
 * **EXIF orientation.** Phones store portrait photos as landscape pixels plus an orientation tag;
   without ``exif_transpose`` the model would see them sideways.
+* **Deep greyscale.** 16-bit, 32-bit integer and float images (scans, scientific and satellite
+  TIFFs) are scaled to 8 bits by their own value range: Pillow's ``convert`` clips them instead,
+  which turns most 16-bit scans white and 12-in-16-bit or float data black.
 
 A file that cannot be decoded raises ``ImageDecodeError`` (a wrong argument type stays a
 ``TypeError``); the engine records either per photo instead of failing the batch.
@@ -20,6 +23,7 @@ import io
 import os
 from typing import BinaryIO, Callable, Union
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 
@@ -77,5 +81,22 @@ def _as_file(source: ImageSource):
                     "a binary file object or a PIL image")
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+DEEP_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """The image as 8-bit RGB; deep greyscale is stretched over its actual value range first."""
+    if image.mode in DEEP_MODES:
+        image = _range_scaled(image)
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _range_scaled(image: Image.Image) -> Image.Image:
+    values = np.asarray(image if image.mode in ("I;16", "I", "F") else image.convert("I"), dtype=np.float32)
+    finite = values[np.isfinite(values)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    scaled = (np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo) - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(values)
+    return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+_to_rgb = to_rgb

@@ -263,7 +263,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "atelier.api.schema.AutoSchema",
     "DEFAULT_PARSER_CLASSES": ["atelier.api.parsers.JSONParser", "atelier.api.parsers.FormParser",
                                "atelier.api.parsers.MultiPartParser"],
     "DEFAULT_PAGINATION_CLASS": "atelier.api.pagination.LimitOffsetPagination",
@@ -281,8 +281,6 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "atelier.api.schema.add_error_responses"],
 }
 
 LOGGING = {

@@ -20,6 +20,7 @@ urlpatterns = [
     path("collections/<int:collection_id>/", library_views.collection, name="collection"),
     path("collections/<int:collection_id>/members/", library_views.collection_member, name="collection-member"),
     path("invitations/<int:invitation_id>/", library_views.invitation_answer, name="invitation-answer"),
+    path("photos/", library_views.timeline, name="timeline"),
     path("photos/<int:photo_id>/", library_views.photo, name="photo"),
     path("jobs/", jobs_page, name="jobs"),
     path("search/", search_views.search_page, name="search-page"),

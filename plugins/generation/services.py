@@ -277,7 +277,7 @@ def run_generation_step(job: Job, deadline: float):
         return Step(done=done, total=total, more=True, message=f"sampled and scored {done}/{total}")
     best = rank(generation)   # when the job is then marked finished, job_finished starts the next one
     return Step(done=total, total=total, more=False,
-                message=f"kept the best {generation.keep} of {total} (top score {best:.3f})")
+                message=f"kept the best {generation.keep} of {total} (top ranking score {best:.3f})")
 
 
 def ranking_score(candidate: Candidate) -> float:

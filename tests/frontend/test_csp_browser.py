@@ -22,7 +22,7 @@ def paula(make_user, settings):
 
 
 def test_pages_run_under_the_csp_without_violations(paula, web_server, browser):
-    page = browser.new_page()
+    page = browser.new_page(bypass_csp=False)  # the policy enforced, as for visitors
     violations = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.add_init_script(f"({WATCH})()")

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from atelier.library.models import Collection
+from tests.frontend.ui import assert_no_sideways_scroll, doc_screenshot, wait_until
 from tests.platform.services import WebServer, browser, log_in, require_services  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -27,6 +28,7 @@ def cora(make_user, settings):
     settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
     user = make_user("cora", password="s3cret-pass")
     Collection.objects.create(owner=user, name="Creations")
+    Collection.objects.create(owner=user, name="Another")  # first by name: "Save to" must not fall back to it
     return user
 
 
@@ -65,12 +67,14 @@ def test_generate_stream_rank_save_and_find_by_search(cora, studio_server, brows
     scores = [float(s) for s in page.eval_on_selector_all(".candidate", "els => els.map(e => e.dataset.score)")]
     assert scores == sorted(scores, reverse=True)
     assert page.locator(".candidate.dropped").count() == 12
+    doc_screenshot(page, "studio-desktop")
 
     page.locator(".candidate").nth(0).click()
     page.locator(".candidate").nth(1).click()
     page.select_option("#save-collection", label="Creations")
     page.click("#save-selected")
-    page.wait_for_function("document.querySelectorAll('#save-result a.saved-photo').length === 2")
+    wait_until(page, "document.querySelectorAll('#save-result a.saved-photo').length === 2")
+    saved_captions = [page.locator(".candidate").nth(i).locator(".score").inner_text() for i in (0, 1)]  # "#i · CLIP 0.405"
     photo_ids = [int(h.rsplit("/", 2)[-2]) for h in page.eval_on_selector_all("#save-result a.saved-photo", "els => els.map(e => e.getAttribute('href'))")]
     page.wait_for_selector(".candidate.saved >> nth=1")
     assert page.locator("#history li").count() == 1                         # the finished generation
@@ -85,8 +89,13 @@ def test_generate_stream_rank_save_and_find_by_search(cora, studio_server, brows
         page.wait_for_timeout(1000)
     assert set(photo_ids) <= found, (photo_ids, found)
 
+    page.goto(f"{studio_server.url}/plugins/generation/")
+    assert page.locator("#save-collection option:checked").inner_text() == "Creations"  # remembered
     page.goto(f"{studio_server.url}/photos/{photo_ids[0]}/")
     assert PROMPT in page.inner_text("#provenance .provenance-prompt")
+    score = page.inner_text("#provenance .provenance-score").split()[0]
+    assert any(c.endswith(f"CLIP {score}") for c in saved_captions), (saved_captions, score)  # one score, one name
+    assert_no_sideways_scroll(page)  # the provenance card wraps
     page.click("#provenance >> text=Open in the studio")          # restores every parameter
     page.wait_for_selector("#current[data-ranked='1']")
     assert page.input_value("#prompt") == PROMPT

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.frontend.ui import wait_until
 from tests.helpers import image_bytes
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 
@@ -34,28 +35,31 @@ def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, b
     page.fill("#new-collection input[name=name]", "Summer")
     page.click("#new-collection button[type=submit]")
     page.wait_for_selector("h1:has-text('Summer')")
-    page.wait_for_function("document.body.dataset.socket === 'open'")  # live updates connected
+    wait_until(page, "document.body.dataset.socket === 'open'")  # live updates connected
 
     page.set_input_files("#file-input", files)
-    page.wait_for_function("document.querySelectorAll('.upload-row[data-result]').length === 3")
+    wait_until(page, "document.querySelectorAll('.upload-row[data-result]').length === 3")
     bad = page.locator(".upload-row", has_text="notes.jpg")
     assert bad.get_attribute("data-result") == "error"
     assert "notes.jpg: not an image" in bad.locator(".result").inner_text()
     assert page.locator(".upload-row[data-result=ok]").count() == 2
 
     # Thumbnails appear without a reload, pushed by the job's websocket updates.
-    page.wait_for_function("document.querySelectorAll('#photo-grid .tile img').length === 2")
+    wait_until(page, "document.querySelectorAll('#photo-grid .tile img').length === 2")
     # ...and actually load (a 404 or a broken image would leave naturalWidth at 0).
-    page.wait_for_function("[...document.querySelectorAll('#photo-grid .tile img')].every(i => i.complete && i.naturalWidth > 0)")
+    wait_until(page, "[...document.querySelectorAll('#photo-grid .tile img')].every(i => i.complete && i.naturalWidth > 0)")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "collection-after-upload.png"), full_page=True)
 
     page.goto(web_server.url + "/jobs/")
-    # Two thumbnail jobs (one per accepted file), plus their embedding jobs when a CLIP model is ready.
-    page.wait_for_function("""() => {
-        const rows = [...document.querySelectorAll('#jobs-table tbody tr[data-job]')];
-        return rows.length >= 2 && rows.every(r => r.dataset.state === 'succeeded');
-    }""")
-    kinds = page.eval_on_selector_all("#jobs-table tbody tr[data-job]", "rows => rows.map(r => r.children[1].textContent)")
-    assert kinds.count("process_photos") == 2 and set(kinds) <= {"process_photos", "embed_photos"}
+    # One upload of three files is one entry in words, its jobs as steps: thumbnails for both
+    # accepted files (plus their CLIP embeddings when a model is ready), all finished.
+    wait_until(page, "document.querySelectorAll('#jobs-table tbody tr.entry').length === 1"
+                           " && document.querySelector('#jobs-table tbody tr.entry').dataset.state === 'succeeded'")
+    entry = page.locator("#jobs-table tr.entry")
+    assert entry.locator(".title").inner_text() == "Processing 2 photos in Summer"
+    assert entry.get_by_role("link", name="Summer").get_attribute("href").startswith("/collections/")
+    steps = entry.locator("li.step .step-name").all_inner_texts()
+    assert steps.count("Thumbnails") == 2 and set(steps) <= {"Thumbnails", "Reading with CLIP (for search)"}
+    assert entry.locator("time").count() == 2  # started and finished
     page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)

@@ -149,8 +149,26 @@ def browser():
         chromium = pw.chromium.launch(executable_path=path, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--disable-quic"])
-        yield chromium
+        yield CspBypassingBrowser(chromium)
         chromium.close()
+
+
+class CspBypassingBrowser:
+    """Playwright's string predicates (wait_for_function) are evaluated with eval(), which Atelier's
+    Content-Security-Policy forbids: flow tests open pages with the policy bypassed by default;
+    tests/frontend/test_csp_browser.py opens them with bypass_csp=False and watches for violations."""
+
+    def __init__(self, chromium):
+        self._chromium = chromium
+
+    def new_page(self, **kwargs):
+        return self._chromium.new_page(**{"bypass_csp": True, **kwargs})
+
+    def new_context(self, **kwargs):
+        return self._chromium.new_context(**{"bypass_csp": True, **kwargs})
+
+    def __getattr__(self, name):
+        return getattr(self._chromium, name)
 
 
 def log_in(page, base_url: str, username: str, password: str = "s3cret-pass") -> None:

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                status_code_conformance)
 from tests.helpers import image_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # ~1 min alone; more on a busy machine
 
 EXAMPLES = int(os.environ.get("ATELIER_FUZZ_EXAMPLES", 12))  # per operation and mode
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -11,7 +11,7 @@ MAX_PAGE = 500
 
 
 @pytest.mark.parametrize("url", ["/api/photos/", "/api/collections/", "/api/jobs/", "/api/generations/",
-                                 "/api/collections/{c}/suggestions/"])
+                                 "/api/collections/{c}/suggestions/", "/api/vocabularies/", "/api/collections/{c}/members/"])
 def test_every_list_refuses_a_page_above_its_cap(api, collection, url):
     response = api.get(url.format(c=collection.pk) + "?limit=100000")
     assert response.status_code == 400, response.content[:200]

@@ -21,7 +21,7 @@ from atelier.library.models import Collection, Photo
 from atelier.search import index_service as index_module
 from atelier.search.allow import allow_cache
 from atelier.search.index_service import IndexService, index_root
-from atelier.search.services import SearchError, SearchNotFound, search_photos
+from atelier.search.services import KEYWORD_BONUS, SearchError, SearchNotFound, search_photos
 from tests.helpers import add_member, api_for, image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -364,13 +364,32 @@ def test_the_cutoff_answers_no_good_match_for_gibberish(owner, collection, setti
     assert "No good match" in client.get("/search/", {"q": "xq zzv plmk"}).content.decode()
 
 
-def test_words_in_titles_are_ranked_with_clip_matches(owner, collection, settings):
-    far = -unit(encode("lighthouse")[0])
-    ids = add_photos(collection, [far, *random_vectors(200, seed=32)], titles=["Old lighthouse at dawn"] + [""] * 200)
+def test_words_in_titles_lift_a_match_but_never_past_the_cutoff(owner, collection, settings):
+    lighthouse = unit(encode("lighthouse")[0])
+    near = unit(lighthouse + 0.35 * random_vectors(1, seed=31)[0])
+    far = -lighthouse
+    ids = add_photos(collection, [near, far, *random_vectors(200, seed=32)],
+                     titles=["Old lighthouse at dawn", "lighthouse (mislabelled)"] + [""] * 200)
     results = search_photos(user=owner, text="lighthouse", limit=10)
-    assert ids[0] in ids_of(results) and next(h for h in results.hits if h.photo.pk == ids[0]).keyword
-    settings.ATELIER_SEARCH_MIN_SCORE = 0.99
-    assert ids_of(search_photos(user=owner, text="lighthouse", limit=10)) == [ids[0]], "keyword hits pass the cutoff"
+    top = next(h for h in results.hits if h.photo.pk == ids[0])
+    assert top.keyword and ids_of(results)[0] == ids[0]
+    assert abs(top.score - (float(near @ lighthouse) + KEYWORD_BONUS)) < 0.02  # the score shown is the one ranked by
+    scores = [h.score for h in results.hits]
+    assert scores == sorted(scores, reverse=True)
+    settings.ATELIER_SEARCH_MIN_SCORE = float(near @ lighthouse) - 0.05
+    assert ids_of(search_photos(user=owner, text="lighthouse", limit=10)) == [ids[0]], "the cutoff applies to keyword hits too"
+
+
+def test_minus_terms_drop_keyword_and_picture_matches(owner, collection, settings):
+    red, circle, square = encode("red", "circle", "square")
+    ids = add_photos(collection, [unit(red + circle), unit(red + square), unit(red + 0.2 * circle), *random_vectors(20, seed=44)],
+                     titles=["2 red circles", "red square", "reddish", *[""] * 20])
+    shown = ids_of(search_photos(user=owner, text="red -circle", limit=10))
+    assert ids[0] not in shown and ids[1] in shown  # the title says circle: gone, though it says red too
+    settings.ATELIER_SEARCH_MIN_SCORE = 0.75  # with a cutoff, a picture that matches "circle" goes as well
+    Photo.objects.filter(pk=ids[0]).update(title="2 red ones")
+    shown = ids_of(search_photos(user=owner, text="red -circle", limit=10))
+    assert ids[0] not in shown and ids[1] in shown
 
 
 def test_near_duplicates_are_collapsed_into_the_best(owner, collection):

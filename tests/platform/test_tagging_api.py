@@ -101,10 +101,29 @@ def test_suggestions_sorted_by_uncertainty_and_bulk_decisions(api, collection, t
     assert margins == sorted(margins)
     ids = [x["id"] for x in rows[:4]]
     r = api.post(f"/api/collections/{collection.pk}/decisions/", {"ids": ids, "state": "rejected"}, format="json")
-    assert r.json() == {"updated": 4}
+    left = api.get(f"/api/collections/{collection.pk}/suggestions/?limit=50").json()["results"]
+    expected_left = {str(t): sum(x["tag"] == t for x in left) for t in {x["tag"] for x in rows[:4]}}
+    assert r.json() == {"updated": 4, "ids": ids, "suggested_left": expected_left}
     assert api.get(f"/api/collections/{collection.pk}/suggestions/?state=rejected").json()["count"] == 4
     tag = vocab.tags.get(name="red")
     assert all(x["tag"] == tag.pk for x in api.get(f"/api/collections/{collection.pk}/suggestions/?tag={tag.pk}").json()["results"])
+
+
+def test_bulk_accept_is_previewed_then_takes_every_suggestion_at_the_confidence(api, collection, tagged, make_user):
+    vocab, photos = tagged
+    url = f"/api/collections/{collection.pk}/suggestions/"
+    rows = api.get(url, {"limit": 50}).json()["results"]
+    top = max(x["confidence"] for x in rows)
+    preview = api.get(url, {"limit": 1, "min_confidence": 0.5}).json()["bulk"]
+    assert preview == {"min_confidence": 0.5, "count": sum(x["confidence"] >= 0.5 for x in rows), "max_confidence": top}
+    assert api.get(url, {"min_confidence": top + 0.001}).json()["bulk"]["count"] == 0
+    assert api.get(url, {"min_confidence": "high"}).status_code == 400
+    stranger = api_for(make_user("sam"))
+    assert stranger.post(f"/api/collections/{collection.pk}/decisions/", {"min_confidence": 0, "state": "accepted"},
+                         format="json").status_code in (403, 404)
+    r = api.post(f"/api/collections/{collection.pk}/decisions/", {"min_confidence": 0.5, "state": "accepted"}, format="json")
+    assert sorted(r.json()["ids"]) == sorted(x["id"] for x in rows if x["confidence"] >= 0.5) and r.json()["updated"] == preview["count"]
+    assert api.get(url, {"min_confidence": 0.5}).json()["bulk"]["count"] == 0
 
 
 def test_tagging_job_endpoint(api, collection, tagged, django_capture_on_commit_callbacks):

@@ -31,27 +31,54 @@ function updateActiveCount(jobs) {
   if (pill) { pill.hidden = active === 0; pill.textContent = active; }
 }
 
+// The jobs page lists entries (one per upload, generation, tagging run) with their jobs as steps;
+// a job that is not on the page yet (started meanwhile) gets an entry of its own at the top.
+const STEP_NAMES = { process_photos: "Thumbnails", embed_photos: "Reading with CLIP (for search)", tag_photos: "Suggesting tags",
+  generate: "Generating images", neardup: "Finding near-duplicates" };
+const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+
+function newEntry(table, job) {
+  table.querySelector("tr.empty")?.remove();
+  const row = document.createElement("tr");
+  row.className = "entry";
+  row.dataset.job = job.id;
+  row.innerHTML = `<td class="what"><strong class="title"></strong><ul class="steps"><li class="step">
+    <span class="step-name"></span> <progress></progress> <span class="count"></span> <span class="state"></span>
+    <span class="message"></span></li></ul></td><td class="state entry-state"></td><td><time></time></td><td class="finished"></td>`;
+  const name = STEP_NAMES[job.kind] || job.kind.replaceAll("_", " ");
+  row.querySelector(".title").textContent = `${name}${job.total ? ` · ${job.total}` : ""}`;
+  row.querySelector(".step").dataset.step = job.id;
+  row.querySelector(".step-name").textContent = name;
+  if (job.created_at) row.querySelector("time").textContent = TIME.format(new Date(job.created_at));
+  table.prepend(row);
+  return row;
+}
+
 function applyJob(job) {
   known.set(job.id, job);
   updateActiveCount([]);
   const table = document.querySelector("#jobs-table tbody");
   if (table) {
-    let row = table.querySelector(`tr[data-job="${job.id}"]`);
-    if (!row) {
-      table.querySelector("tr.empty")?.remove();
-      row = document.createElement("tr");
-      row.dataset.job = job.id;
-      row.innerHTML = `<td>${job.id}</td><td></td><td class="state"></td><td><progress></progress> <span class="count"></span></td><td class="message"></td><td></td>`;
-      row.children[1].textContent = job.kind;
-      table.prepend(row);
-    }
-    row.dataset.state = job.state;
-    row.querySelector(".state").textContent = job.state;
-    const bar = row.querySelector("progress");
+    const step = table.querySelector(`li.step[data-step="${job.id}"]`) || newEntry(table, job).querySelector("li.step");
+    step.dataset.state = job.state;
+    step.querySelector(".state").textContent = job.state;
+    const bar = step.querySelector("progress");
     bar.max = job.total || 1; bar.value = job.done;
-    row.querySelector(".count").textContent = `${job.done}/${job.total}`;
-    row.querySelector(".message").textContent = job.error || job.message;
-    if (["succeeded", "failed", "cancelled"].includes(job.state)) row.querySelector("button.cancel")?.remove();
+    step.querySelector(".count").textContent = `${job.done}/${job.total}`;
+    step.querySelector(".message").textContent = job.error || job.message;
+    if (["succeeded", "failed", "cancelled"].includes(job.state)) step.querySelector("button.cancel")?.remove();
+    const entry = step.closest("tr.entry");
+    const states = [...entry.querySelectorAll("li.step")].map((li) => li.dataset.state);
+    entry.dataset.state = ["failed", "running", "queued", "cancelled"].find((st) => states.includes(st)) || "succeeded";
+    entry.querySelector(".entry-state").textContent = entry.dataset.state;
+    const finished = [...entry.querySelectorAll("li.step")].every((li) => ["succeeded", "failed", "cancelled"].includes(li.dataset.state));
+    const cell = entry.querySelector("td.finished");
+    if (finished && cell && job.finished_at && !cell.querySelector("time")) {
+      const time = document.createElement("time");
+      time.dateTime = job.finished_at;
+      time.textContent = TIME.format(new Date(job.finished_at));
+      cell.replaceChildren(time);
+    }
   }
   document.dispatchEvent(new CustomEvent("atelier:job", { detail: job }));
 }

@@ -1,4 +1,6 @@
-// Review of tag suggestions: a grid, most uncertain first; keyboard a/r/u and arrows; bulk accept; undo.
+// Review of tag suggestions: cards, most uncertain first, each with its tag name and accept/reject
+// buttons (mouse and touch); keys a/r/u and arrows; bulk accept that says beforehand how many it
+// takes; undo. Counts in the tag menu follow every decision without a reload.
 const root = document.getElementById("review");
 const grid = document.getElementById("review-grid");
 const statusEl = document.getElementById("review-status");
@@ -29,21 +31,75 @@ async function load() {
   items = data.results;
   cursor = Math.min(cursor, Math.max(items.length - 1, 0));
   render();
-  say(`${data.count} suggestions`);
+  say(`${data.count} suggestion${data.count === 1 ? "" : "s"} to review`);
+  previewBulk();
 }
+
+// Bulk accept: the server counts what it would take at this confidence (every suggestion, not only
+// the ones on screen); the button says the number, or why nothing qualifies.
+const bulkMin = document.getElementById("bulk-min");
+const bulkBtn = document.getElementById("bulk-accept");
+const bulkNote = document.getElementById("bulk-note");
+async function previewBulk() {
+  const min = Number(bulkMin.value);
+  if (bulkMin.value === "" || Number.isNaN(min)) { bulkBtn.disabled = true; bulkNote.textContent = "Type a confidence between -1 and 1."; return; }
+  const params = new URLSearchParams({ limit: "1", min_confidence: String(min) });
+  const tag = document.getElementById("review-tag").value;
+  if (tag) params.set("tag", tag);
+  const { bulk } = await api(`${root.dataset.suggestions}?${params}`);
+  bulkBtn.disabled = bulk.count === 0;
+  bulkBtn.textContent = bulk.count ? `Accept ${bulk.count}` : "Accept";
+  bulkBtn.dataset.count = bulk.count;
+  bulkNote.textContent = bulk.count ? `suggestion${bulk.count === 1 ? "" : "s"} with confidence ≥ ${min}`
+    : bulk.max_confidence === null ? "Nothing to accept: no suggestions left."
+      : `None qualifies: the highest confidence is ${bulk.max_confidence.toFixed(2)}.`;
+}
+
+// The "(n)" after each tag in the menu: suggestions still waiting, as the server counts them.
+function recount(left) {
+  for (const [tag, n] of Object.entries(left || {})) {
+    const option = document.querySelector(`#review-tag option[value="${tag}"]`);
+    if (!option) continue;
+    option.dataset.suggested = n;
+    option.textContent = `${option.dataset.name} (${n})`;
+  }
+}
+
+const STATE_WORDS = { accepted: "accepted", rejected: "rejected", suggested: "" };
 
 function tile(item, index) {
   const el = document.createElement("figure");
-  el.className = `tile review-tile state-${item.state}`;
+  el.className = `review-tile state-${item.state}`;
   el.dataset.index = index;
+  el.dataset.tag = item.tag;
   const img = document.createElement("img");
   img.loading = "lazy";
-  img.alt = item.tag_name;
+  img.alt = `photo ${item.photo}`;
   img.src = root.dataset.thumb.replace("987654321", item.photo);
   const caption = document.createElement("figcaption");
-  caption.textContent = `${item.tag_name} · ${item.confidence?.toFixed(3)}`;
-  el.append(img, caption);
-  el.addEventListener("click", () => { cursor = index; highlight(); });
+  caption.innerHTML = `<strong class="tag-name"></strong><span class="tag-meta muted"></span><span class="tag-state"></span>`;
+  caption.querySelector(".tag-name").textContent = item.tag_name;
+  caption.querySelector(".tag-meta").textContent = `${item.vocabulary} · confidence ${item.confidence?.toFixed(2) ?? "?"}`;
+  caption.querySelector(".tag-state").textContent = STATE_WORDS[item.state];
+  const actions = document.createElement("div");
+  actions.className = "review-actions";
+  for (const [state, label] of [["accepted", "Accept"], ["rejected", "Reject"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = `decide ${state}`;
+    button.dataset.state = state;
+    button.textContent = label;
+    button.setAttribute("aria-label", `${label} “${item.tag_name}” for photo ${item.photo}`);
+    button.setAttribute("aria-pressed", String(item.state === state));
+    actions.append(button);
+  }
+  el.append(img, caption, actions);
+  el.addEventListener("click", (event) => {
+    cursor = index;
+    highlight();
+    const button = event.target.closest("button.decide");
+    if (button) decide([item], item.state === button.dataset.state ? "suggested" : button.dataset.state).catch((err) => say(err.message));
+  });
   return el;
 }
 
@@ -61,12 +117,14 @@ function highlight() {
 async function decide(chosen, state) {
   if (!chosen.length) return;
   const before = chosen.map((item) => ({ id: item.id, state: item.state }));
-  await api(root.dataset.decisions, { method: "POST", body: JSON.stringify({ ids: chosen.map((i) => i.id), state }) });
+  const answer = await api(root.dataset.decisions, { method: "POST", body: JSON.stringify({ ids: chosen.map((i) => i.id), state }) });
+  recount(answer.suggested_left);
   chosen.forEach((item) => { item.state = state; });
   undoStack.push(before);
   undoBtn.disabled = false;
   render();
-  say(`${state} ${chosen.length}`);
+  say(`${state === "suggested" ? "back to review:" : state} ${chosen.length === 1 ? `“${chosen[0].tag_name}”` : chosen.length}`);
+  previewBulk();
 }
 
 async function undo() {
@@ -75,7 +133,8 @@ async function undo() {
   const byState = new Map();
   last.forEach(({ id, state }) => byState.set(state, [...(byState.get(state) || []), id]));
   for (const [state, ids] of byState) {
-    await api(root.dataset.decisions, { method: "POST", body: JSON.stringify({ ids, state }) });
+    const answer = await api(root.dataset.decisions, { method: "POST", body: JSON.stringify({ ids, state }) });
+    recount(answer.suggested_left);
     items.filter((i) => ids.includes(i.id)).forEach((i) => { i.state = state; });
   }
   const first = items.findIndex((i) => i.id === last[0].id);
@@ -83,6 +142,7 @@ async function undo() {
   undoBtn.disabled = undoStack.length === 0;
   render();
   say("undone");
+  previewBulk();
 }
 
 function columns() {
@@ -115,11 +175,23 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-document.getElementById("bulk-accept").addEventListener("click", () => {
-  const min = Number(document.getElementById("bulk-min").value);
-  const chosen = items.filter((i) => i.state === "suggested" && i.confidence >= min);
-  decide(chosen, "accepted").catch((err) => say(err.message));
-});
+bulkBtn.addEventListener("click", () => bulkAccept().catch((err) => say(err.message)));
+bulkMin.addEventListener("input", () => previewBulk().catch((err) => say(err.message)));
+
+async function bulkAccept() {
+  const body = { min_confidence: Number(bulkMin.value), state: "accepted" };
+  const tag = document.getElementById("review-tag").value;
+  if (tag) body.tag = Number(tag);
+  const answer = await api(root.dataset.decisions, { method: "POST", body: JSON.stringify(body) });
+  recount(answer.suggested_left);
+  const done = new Set(answer.ids);
+  const before = items.filter((i) => done.has(i.id)).map((i) => ({ id: i.id, state: i.state }));
+  items.filter((i) => done.has(i.id)).forEach((i) => { i.state = "accepted"; });
+  if (answer.ids.length) { undoStack.push(answer.ids.map((id) => ({ id, state: "suggested" }))); undoBtn.disabled = false; }
+  render();
+  say(`accepted ${answer.ids.length}${answer.ids.length > before.length ? ` (${answer.ids.length - before.length} not on screen)` : ""}`);
+  previewBulk();
+}
 undoBtn.addEventListener("click", () => undo().catch((err) => say(err.message)));
 document.getElementById("review-tag").addEventListener("change", () => { cursor = 0; load().catch((err) => say(err.message)); });
 

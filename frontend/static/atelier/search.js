@@ -32,7 +32,7 @@ function tile(result) {
     link.append(span);
   }
   const cap = document.createElement("figcaption");
-  cap.innerHTML = `<span class="score" title="similarity"></span> <a class="more-like">more like this</a>`;
+  cap.innerHTML = `<span class="score" title="relevance: the CLIP similarity of the picture to your query (+0.05 when its title, caption or file name holds your words); results are ranked by it"></span> <a class="more-like">more like this</a>`;
   cap.querySelector(".score").textContent = score.toFixed(2);
   cap.querySelector(".more-like").href = `${pageUrl}?similar=${photo.id}`;
   fig.append(link, cap);
@@ -79,7 +79,8 @@ async function loadMore() {
     const body = await response.json();
     if (!response.ok) throw new Error(body.error || response.statusText);
     const target = grid();
-    body.results.forEach((r) => target.append(tile(r)));
+    const shown = new Set([...target.querySelectorAll(".result")].map((el) => el.dataset.photo));
+    body.results.filter((r) => !shown.has(String(r.photo.id))).forEach((r) => target.append(tile(r))); // never twice
     more.dataset.offset = Number(more.dataset.offset) + body.results.length;
     more.hidden = !body.has_more || body.results.length === 0;
   } catch (err) {
@@ -89,6 +90,7 @@ async function loadMore() {
   }
 }
 
+document.addEventListener("atelier:need-more", (event) => event.detail.push(loadMore()));
 if (more) {
   more.addEventListener("click", loadMore);
   new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); }).observe(more);
@@ -106,11 +108,37 @@ async function searchByImage(file) {
   document.querySelector("#search-page h1").textContent = `Photos like ${file.name}`;
   document.getElementById("no-good-match")?.remove();
   document.getElementById("search-error")?.remove();
-  if (more) more.hidden = true;
+  document.getElementById("search-meta")?.remove();
+  if (more) more.hidden = true; // paging an uploaded image would mean sending it again: one page
+  showQueryImage(file);
+  document.querySelectorAll('input[name="q"]').forEach((input) => { input.value = ""; });
+  root.dataset.q = "";
+  const url = new URL(location.href);
+  ["q", "similar", "offset"].forEach((k) => url.searchParams.delete(k));
+  url.searchParams.set("image", file.name);
+  history.pushState({ image: file.name }, "", url);
   const target = grid();
   target.replaceChildren(...body.results.map(tile));
   root.dataset.mode = "image";
 }
+
+function showQueryImage(file) {
+  const figure = document.getElementById("query-image");
+  const img = figure.querySelector("img");
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(file);
+  img.alt = `the photo searched by: ${file.name}`;
+  figure.querySelector("figcaption").textContent = file.name;
+  figure.hidden = false;
+}
+
+document.getElementById("image-input").addEventListener("change", (event) => {
+  const file = event.target.files[0];
+  if (file) searchByImage(file);
+  event.target.value = "";
+});
+// Back from an image search: the page it came from (an image cannot live in a URL).
+addEventListener("popstate", () => location.reload());
 
 document.addEventListener("dragover", (e) => {
   if ([...e.dataTransfer.types].includes("Files")) { e.preventDefault(); hint.hidden = false; }

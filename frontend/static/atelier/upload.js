@@ -1,5 +1,7 @@
 // Drag-and-drop upload with a progress bar per file. Each file is its own request, so one bad
 // file is reported with its reason while the others go through.
+import { photoTile } from "./tiles.js";
+
 const zone = document.getElementById("upload");
 const list = document.getElementById("upload-list");
 const grid = document.getElementById("photo-grid");
@@ -13,7 +15,8 @@ zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove
 input.addEventListener("change", () => { uploadAll([...input.files]); input.value = ""; });
 
 async function uploadAll(files) {
-  const queue = files.map((file) => ({ file, row: addRow(file) }));
+  const upload = crypto.randomUUID?.() ?? `${Date.now()}-${Math.random().toString(36).slice(2)}`; // one entry on the jobs page
+  const queue = files.map((file) => ({ file, row: addRow(file), upload }));
   const next = async () => { for (let item = queue.shift(); item; item = queue.shift()) await uploadOne(item); };
   await Promise.all(Array.from({ length: PARALLEL }, next));
 }
@@ -27,10 +30,11 @@ function addRow(file) {
   return row;
 }
 
-function uploadOne({ file, row }) {
+function uploadOne({ file, row, upload }) {
   return new Promise((resolve) => {
     const form = new FormData();
     form.append("files", file);
+    form.append("upload", upload);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", zone.dataset.url);
     xhr.setRequestHeader("X-CSRFToken", csrf);
@@ -60,12 +64,15 @@ function setResult(row, kind, message) {
 }
 
 function addTile(id, filename) {
-  grid.querySelector(".empty")?.remove();
-  const tile = document.createElement("a");
-  tile.className = "tile";
-  tile.href = `/photos/${id}/`;
-  tile.dataset.photo = id;
-  tile.title = filename;
-  tile.innerHTML = `<span class="tile-pending" data-pending="1">processing…</span>`;
-  grid.prepend(tile);
+  // New photos go first, under "Just added", until the next load sorts them into the timeline.
+  document.getElementById("timeline-end").textContent = "";
+  let section = grid.querySelector('.day-group[data-group="new"]');
+  if (!section) {
+    section = document.createElement("section");
+    section.className = "day-group";
+    section.dataset.group = "new";
+    section.innerHTML = `<h2>Just added</h2><div class="grid"></div>`;
+    grid.prepend(section);
+  }
+  if (!grid.querySelector(`.tile[data-photo="${id}"]`)) section.querySelector(".grid").prepend(photoTile({ id, filename }));
 }

@@ -1,5 +1,7 @@
-"""OpenAPI post-processing: every operation lists the error answers it really gives, all of them
-the JSON error body of atelier.api.errors ({"error", "fields"?})."""
+"""OpenAPI generation: every operation lists the error answers it really gives, all of them the
+JSON error body of atelier.api.errors ({"error", "fields"?}), named `Error` in the schema."""
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
 
 ERROR = {
     "type": "object",
@@ -10,7 +12,7 @@ ERROR = {
     },
     "required": ["error"],
 }
-ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERROR_REF = {"$ref": "#/components/schemas/Error"}  # for an operation's own extend_schema(responses=...)
 REASONS = {
     400: "invalid input (the field is named)",
     401: "bad or missing credentials",
@@ -19,27 +21,37 @@ REASONS = {
     405: "method not allowed",
     413: "too large",
     415: "unsupported media type",
+    429: "too many requests: wait and retry",
 }
 
 
-def _answers(path: str, method: str, operation: dict) -> set[int]:
-    codes = {401, 403, 405}
+def error_codes(operation: dict, *, authenticated: bool, throttled: bool) -> set[int]:
+    """What any operation of this shape answers besides its own documented results."""
+    codes = {401, 403, 405} if authenticated else {403, 405}
     if operation.get("parameters") or operation.get("requestBody"):
-        codes |= {400, 404}  # ids in the query or the body may name what you cannot see
+        codes |= {400, 404}  # ids in the path, the query or the body may name what you cannot see
     if operation.get("requestBody"):
         codes.add(415)
         if "multipart/form-data" in operation["requestBody"].get("content", {}):
             codes.add(413)
+    if throttled:
+        codes.add(429)
     return codes
 
 
-def add_error_responses(result, generator, request, public):
-    """drf-spectacular POSTPROCESSING_HOOKS entry."""
-    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR
-    for path, methods in result.get("paths", {}).items():
-        for method, operation in methods.items():
-            responses = operation.setdefault("responses", {})
-            for code in sorted(_answers(path, method, operation)):
-                responses.setdefault(str(code), {"description": REASONS[code],
-                                                 "content": {"application/json": {"schema": ERROR_REF}}})
-    return result
+class AutoSchema(SpectacularAutoSchema):
+    """REST_FRAMEWORK's DEFAULT_SCHEMA_CLASS."""
+
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        component = ResolvedComponent(name="Error", type=ResolvedComponent.SCHEMA, object="Error", schema=ERROR)
+        self.registry.register_on_missing(component)
+        responses = operation.setdefault("responses", {})
+        codes = error_codes(operation, authenticated=bool(self.view.authentication_classes),
+                            throttled=bool(self.view.get_throttles()))
+        for code in sorted(codes):
+            responses.setdefault(str(code), {"description": REASONS[code],
+                                             "content": {"application/json": {"schema": component.ref}}})
+        return operation

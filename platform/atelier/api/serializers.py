@@ -31,13 +31,14 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class PhotoSerializer(serializers.ModelSerializer):
+    shown_at = serializers.DateTimeField(read_only=True, help_text="the date the timeline shows it under: taken, else added")
     thumbnail_url = serializers.SerializerMethodField()
     original_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Photo
         fields = ["id", "collection", "filename", "title", "caption", "format", "width", "height", "bytes",
-                  "taken_at", "created_at", "sha256", "thumbs_ready", "process_error", "thumbnail_url", "original_url"]
+                  "taken_at", "created_at", "shown_at", "sha256", "thumbs_ready", "process_error", "thumbnail_url", "original_url"]
         read_only_fields = [f for f in fields if f not in ("title", "caption")]
 
     def get_thumbnail_url(self, photo) -> str:
@@ -50,6 +51,28 @@ class PhotoSerializer(serializers.ModelSerializer):
 class PhotoUpdateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=300, required=False, allow_blank=True)
     caption = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+
+
+class PhotoPageSerializer(serializers.Serializer):
+    """One page of GET /api/photos/ (documentation of the response shape)."""
+    count = serializers.IntegerField(allow_null=True, help_text="how many photos the list holds (first page only)")
+    next = serializers.URLField(allow_null=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    results = PhotoSerializer(many=True)
+
+
+class BulkActionSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000)
+    action = serializers.ChoiceField(choices=["add_tag", "remove_tag", "copy_to", "delete"])
+    tag = serializers.CharField(max_length=100, required=False)
+    collection = serializers.IntegerField(min_value=1, required=False)
+
+    def validate(self, attrs):
+        if attrs["action"] in ("add_tag", "remove_tag") and not attrs.get("tag", "").strip():
+            raise serializers.ValidationError({"tag": f"{attrs['action']} needs the tag's name"})
+        if attrs["action"] == "copy_to" and not attrs.get("collection"):
+            raise serializers.ValidationError({"collection": "copy_to needs the id of the collection to add to"})
+        return attrs
 
 
 class JobSerializer(serializers.ModelSerializer):

@@ -1,6 +1,7 @@
 """REST API views: parse, check permissions, call a service, return JSON."""
 from django.conf import settings
 from django.db.models import Count
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions as drf_permissions
 from rest_framework import status
@@ -13,11 +14,13 @@ from atelier.api.errors import found_or_404
 from atelier.api import serializers as s
 from atelier.api.files import original_response, thumbnail_response
 from atelier.api.invitations import MemberChangeSerializer, PendingInvitationSerializer
-from atelier.api.pagination import LimitOffsetPagination, api_page_bounds
-from atelier.api.parsers import FormParser, MultiPartParser
+from atelier.api.pagination import api_page_bounds
+from atelier.api.parsers import FormParser, JSONParser, MultiPartParser
 from atelier.jobs import selectors as job_selectors
 from atelier.jobs import services as job_services
-from atelier.library import permissions, selectors, services
+from atelier.library import bulk, permissions, selectors, services, storage, timeline
+from atelier.library.imaging import camera_of
+from atelier.api import photo_actions
 from atelier.library.ingest import do_ingest_files
 from atelier.jobs.models import Job
 from atelier.library.models import Collection, Photo
@@ -35,6 +38,20 @@ def _int_id(value, name: str = "id") -> int:
     if number < 1 or number > 2**62:
         raise NotFound()
     return number
+
+
+def _upload_token(value) -> str | None:
+    """The browser's id for one upload of many files (each file its own request): their jobs show as one entry."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > 64 or not all(c.isalnum() or c == "-" for c in value):
+        raise ValidationError({"upload": "an upload id: up to 64 letters, digits and dashes"})
+    return value
+
+
+def _paging_error(exc: Exception) -> ValidationError:
+    name, _, message = str(exc).partition(": ")
+    return ValidationError({name: message})
 
 
 class CollectionViewSet(ViewSet):
@@ -71,7 +88,7 @@ class CollectionViewSet(ViewSet):
         services.check_delete_collection(user=request.user, collection=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(methods=["GET"], responses=s.MembershipSerializer(many=True))
+    @extend_schema(methods=["GET"], responses=s.MembershipSerializer(many=True), parameters=PAGE_PARAMS)
     @extend_schema(methods=["POST"], request=s.MembershipSerializer,
                    responses={200: MemberChangeSerializer, 202: MemberChangeSerializer})
     @action(detail=True, methods=["get", "post"])
@@ -87,7 +104,9 @@ class CollectionViewSet(ViewSet):
                             status=status.HTTP_200_OK if state == "member" else status.HTTP_202_ACCEPTED)
         if not permissions.can_admin(request.user, collection):
             raise PermissionDenied("only the collection's admins may see its members")
-        return Response(s.MembershipSerializer(collection.memberships.select_related("user"), many=True).data)
+        limit, offset = api_page_bounds(request, default=settings.ATELIER_API_MAX_PAGE)
+        members = collection.memberships.select_related("user").order_by("user__username")[offset:offset + limit]
+        return Response(s.MembershipSerializer(members, many=True).data)
 
     @extend_schema(responses=PendingInvitationSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -113,7 +132,8 @@ class CollectionViewSet(ViewSet):
         uploads = request.FILES.getlist("files")
         if not uploads:
             raise ValidationError({"files": "send one or more files in the multipart field 'files'"})
-        report = do_ingest_files(collection=collection, user=request.user, files=[(f.name, f) for f in uploads])
+        report = do_ingest_files(collection=collection, user=request.user, files=[(f.name, f) for f in uploads],
+                                 upload=_upload_token(request.data.get("upload")))
         code = status.HTTP_201_CREATED if report.created else status.HTTP_200_OK
         return Response(report.as_dict(), status=code)
 
@@ -121,21 +141,89 @@ class CollectionViewSet(ViewSet):
 class PhotoViewSet(ViewSet):
     permission_classes = [drf_permissions.IsAuthenticatedOrReadOnly]
     queryset = Photo.objects.none()
-    pagination_class = LimitOffsetPagination  # the list pages (and the schema says so)
+    pagination_class = None  # the list pages by keyset cursor (its parameters are declared on it)
     serializer_class = s.PhotoSerializer
 
     def _get(self, request, pk):
         return found_or_404(selectors.access_photo(user=request.user, photo_id=_int_id(pk)), "photo")
 
-    @extend_schema(parameters=[OpenApiParameter("collection", int, description="only this collection's photos"), *PAGE_PARAMS],
-                   responses=s.PhotoSerializer)
+    def _timeline_scope(self, request):
+        params = request.query_params
+        if "offset" in params:
+            raise ValidationError({"offset": "this list pages by cursor: follow `next` (or pass `cursor`)"})
+        collection = None
+        if "collection" in params:
+            collection = self._collection(request, params["collection"])
+        return selectors.timeline_photos(user=request.user, collection=collection, tags=params.getlist("tag"))
+
+    def _collection(self, request, value):
+        return found_or_404(selectors.access_collection(user=request.user, collection_id=_int_id(value, "collection")),
+                            "collection")
+
+    @extend_schema(parameters=[
+        OpenApiParameter("collection", int, description="only this collection's photos"),
+        OpenApiParameter("sort", str, enum=[*timeline.SORTS], description="taken (EXIF date, else added; default), added or title"),
+        OpenApiParameter("cursor", str, description="the `next_cursor` of the previous page"),
+        OpenApiParameter("limit", int, description=f"photos per page, 1-{timeline.MAX_LIMIT} (default {timeline.DEFAULT_LIMIT})"),
+        OpenApiParameter("tag", str, many=True, description="only photos with any of these accepted tags"),
+    ], responses=s.PhotoPageSerializer)
     def list(self, request):
-        qs = selectors.photos_visible_to(request.user)
-        if "collection" in request.query_params:
-            qs = qs.filter(collection_id=_int_id(request.query_params["collection"], "collection"))
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(qs.order_by("-created_at", "-id"), request, view=self)
-        return paginator.get_paginated_response(s.PhotoSerializer(page, many=True).data)
+        try:
+            photos = self._timeline_scope(request)
+            sort = timeline.check_sort(request.query_params.get("sort"))
+            limit = timeline.check_limit(request.query_params.get("limit"))
+            page = timeline.timeline_page(photos=photos, sort=sort, cursor=request.query_params.get("cursor"), limit=limit)
+        except timeline.InvalidPaging as exc:
+            raise _paging_error(exc) from None
+        following = None
+        if page.next_cursor:
+            query = request.query_params.copy()
+            query["cursor"] = page.next_cursor
+            following = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        # The count (a scan of the whole list) comes with the first page only.
+        count = None if request.query_params.get("cursor") else photos.count()
+        return Response({"count": count, "next": following, "next_cursor": page.next_cursor,
+                         "results": s.PhotoSerializer(page.photos, many=True).data})
+
+    @extend_schema(parameters=[OpenApiParameter("collection", int), OpenApiParameter("sort", str, enum=[*timeline.DATE_SORTS]),
+                               OpenApiParameter("tag", str, many=True)],
+                   responses={200: dict})
+    @action(detail=False, methods=["get"])
+    def months(self, request):
+        """Months with photos, newest first, each with its count and the cursor that starts the list there."""
+        try:
+            return Response({"months": timeline.month_index(photos=self._timeline_scope(request),
+                                                            sort=request.query_params.get("sort"))})
+        except timeline.InvalidPaging as exc:
+            raise _paging_error(exc) from None
+
+    @extend_schema(request=s.BulkActionSerializer, responses={200: dict})
+    @action(detail=False, methods=["post"], parser_classes=[JSONParser])
+    def bulk(self, request):
+        """One action on selected photos: add_tag / remove_tag (tag), copy_to (collection), delete."""
+        data = s.BulkActionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        photos = self._selection(request, data.validated_data["ids"])
+        return Response(photo_actions.run(user=request.user, photos=photos, **data.validated_data))
+
+    @extend_schema(parameters=[OpenApiParameter("ids", str, description="comma-separated photo ids")],
+                   responses={(200, "application/zip"): bytes})
+    @action(detail=False, methods=["get"])
+    def zip(self, request):
+        """The originals of the selected photos as one zip file."""
+        raw = request.query_params.get("ids", "")
+        try:
+            ids = [int(x) for x in raw.split(",") if x.strip()]
+        except ValueError:
+            raise ValidationError({"ids": "comma-separated photo ids"}) from None
+        archive = bulk.zip_of_originals(self._selection(request, ids))
+        return FileResponse(archive, as_attachment=True, filename="atelier-photos.zip", content_type="application/zip")
+
+    def _selection(self, request, ids):
+        try:
+            return bulk.access_photos(user=request.user, ids=ids)
+        except bulk.NotVisible as exc:
+            raise NotFound(str(exc)) from None
 
     def retrieve(self, request, pk=None):
         return Response(s.PhotoSerializer(self._get(request, pk)).data)
@@ -150,6 +238,16 @@ class PhotoViewSet(ViewSet):
     def destroy(self, request, pk=None):
         services.check_delete_photo(user=request.user, photo=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: dict})
+    @action(detail=True, methods=["get"])
+    def facts(self, request, pk=None):
+        """What the photo view shows beyond the row: the camera (from EXIF) and what the caller may change."""
+        photo = self._get(request, pk)
+        return Response({"camera": camera_of(storage.original_path(photo.sha256, photo.format)),
+                         "can_edit": permissions.can_edit(request.user, photo.collection),
+                         "can_tag": permissions.can_admin(request.user, photo.collection),
+                         "collection_name": photo.collection.name})
 
     @extend_schema(parameters=[OpenApiParameter("size", str, enum=["grid", "large"])], responses={(200, "image/jpeg"): bytes})
     @action(detail=True, methods=["get"])

@@ -61,7 +61,8 @@ def embedding_scope(collection_id: int, photo_ids: list[int] | None = None):
     return scope if photo_ids is None else scope.filter(pk__in=photo_ids)
 
 
-def start_embedding_job(*, collection: Collection, user, photo_ids: list[int] | None = None) -> int | None:
+def start_embedding_job(*, collection: Collection, user, photo_ids: list[int] | None = None,
+                        extra_params: dict | None = None) -> int | None:
     """Starts a sharded `gpu` job embedding the collection's photos that lack the current model's
     vectors (those there now: photos added later get their own job)."""
     from atelier.embeddings.tasks import embed_photos
@@ -78,7 +79,7 @@ def start_embedding_job(*, collection: Collection, user, photo_ids: list[int] | 
         return None
     max_id = missing.aggregate(m=Max("pk"))["m"]
     params = {"photo_ids": photo_ids, "model_id": status.model_id, "max_id": max_id,
-              "shard_size": settings.ATELIER_SHARD_SIZE, "lanes": lanes_for(total, settings.ATELIER_SHARD_SIZE)}
+              "shard_size": settings.ATELIER_SHARD_SIZE, "lanes": lanes_for(total, settings.ATELIER_SHARD_SIZE), **(extra_params or {})}
     job = create_job(owner=user, kind="embed_photos", total=total, collection=collection, params=params,
                      message="embedding")
     embed_photos.start(job)

@@ -7,6 +7,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from atelier.library.image_gate import ACCEPTED_FORMATS, BadImage, open_image
+from ml_core.clip.decode import to_rgb
 
 EXTENSION = ACCEPTED_FORMATS  # Pillow format → stored extension
 EXIF_IFD = 0x8769
@@ -48,10 +49,24 @@ def _taken_at(img: Image.Image) -> dt.datetime | None:
         return None
 
 
+def camera_of(path: Path) -> str | None:
+    """"Make Model" from the file's EXIF (the model alone when it already names the maker), else None."""
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif()
+    except (OSError, ValueError):
+        return None
+    make, model = (str(exif.get(tag) or "").strip("\x00 ") for tag in (0x010F, 0x0110))
+    if model.lower().startswith(make.lower()):
+        make = ""
+    return " ".join(part for part in (make, model) if part) or None
+
+
 def open_oriented_rgb(path: Path, *, draft_to: int | None = None) -> Image.Image:
     """Opens a stored original (it passed the gate) with EXIF orientation applied, as RGB (GIFs:
-    the first frame, where Image.open leaves them)."""
+    the first frame, where Image.open leaves them); deep greyscale (16-bit, float) is scaled by its
+    value range, never clipped."""
     with Image.open(path) as img:
         if draft_to and img.format == "JPEG":
             img.draft("RGB", (draft_to, draft_to))  # decode at reduced scale: much faster for thumbnails
-        return ImageOps.exif_transpose(img).convert("RGB")
+        return to_rgb(ImageOps.exif_transpose(img))

@@ -7,6 +7,7 @@ of the batch carries on. New photos are then processed by a job (thumbnails, and
 """
 import io
 import logging
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterable
@@ -38,7 +39,8 @@ class Rejected(Exception):
     pass
 
 
-def do_ingest_files(*, collection: Collection, user, files: Iterable[tuple[str, BinaryIO]], start_job: bool = True) -> IngestReport:
+def do_ingest_files(*, collection: Collection, user, files: Iterable[tuple[str, BinaryIO]], start_job: bool = True,
+                    upload: str | None = None) -> IngestReport:
     """Ingests (filename, stream) pairs; zip archives are opened and their images ingested."""
     report = IngestReport()
     for filename, stream in files:
@@ -49,7 +51,8 @@ def do_ingest_files(*, collection: Collection, user, files: Iterable[tuple[str, 
         else:
             _ingest_into_report(collection=collection, user=user, filename=filename, stream=stream, report=report)
     if start_job and report.created:
-        report.job = start_processing_job(collection=collection, user=user, photo_ids=[c["id"] for c in report.created])
+        report.job = start_processing_job(collection=collection, user=user, photo_ids=[c["id"] for c in report.created],
+                                          upload=upload)
     return report
 
 
@@ -125,17 +128,20 @@ def _store(*, collection, user, filename, tmp: Path, sha: str, size: int, facts)
     return photo, True
 
 
-def start_processing_job(*, collection: Collection, user, photo_ids: list[int]) -> int:
+def start_processing_job(*, collection: Collection, user, photo_ids: list[int], upload: str | None = None) -> int:
+    """Thumbnails, then embeddings, of new photos: two jobs, shown on the jobs page as the steps of one
+    entry (with the other requests of the same browser upload, which share its ``upload`` token)."""
     from atelier.jobs.dispatch import enqueue
     from atelier.jobs.services import create_job
     from atelier.library.tasks import process_photos
 
     from atelier.embeddings.services import start_embedding_job
 
+    group = {"upload": upload or f"job-{uuid.uuid4().hex[:12]}"}
     job = create_job(owner=user, kind="process_photos", total=len(photo_ids), collection=collection,
-                     params={"photo_ids": photo_ids}, message="making thumbnails")
+                     params={"photo_ids": photo_ids, **group}, message="making thumbnails")
     enqueue(process_photos, job_id=job.pk)
-    start_embedding_job(collection=collection, user=user, photo_ids=photo_ids)  # on the gpu queue
+    start_embedding_job(collection=collection, user=user, photo_ids=photo_ids, extra_params=group)  # on the gpu queue
     return job.pk
 
 

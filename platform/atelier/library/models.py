@@ -1,6 +1,7 @@
 """Collections, their members, and photos (originals stored content-addressed by SHA-256)."""
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce, Lower, NullIf
 
 
 class Collection(models.Model):
@@ -66,10 +67,23 @@ class Photo(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     thumbs_ready = models.BooleanField(default=False)
     process_error = models.CharField(max_length=500, blank=True)
+    # The timeline's keys, computed by the database so bulk inserts and updates keep them true:
+    # the date a photo is shown under (taken, else added) and its title-sort key.
+    shown_at = models.GeneratedField(expression=Coalesce("taken_at", "created_at"),
+                                     output_field=models.DateTimeField(), db_persist=True)
+    sort_title = models.GeneratedField(expression=Lower(Coalesce(NullIf("title", models.Value("")), "filename")),
+                                       output_field=models.CharField(max_length=500), db_persist=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["collection", "sha256"], name="unique_photo_per_collection")]
+        # One index per timeline sort (keyset pagination walks it), per collection and across them.
+        indexes = [
+            models.Index(fields=["collection", "shown_at", "id"], name="photo_coll_shown"),
+            models.Index(fields=["collection", "created_at", "id"], name="photo_coll_added"),
+            models.Index(fields=["collection", "sort_title", "id"], name="photo_coll_title"),
+            models.Index(fields=["shown_at", "id"], name="photo_shown"),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.filename

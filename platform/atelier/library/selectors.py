@@ -1,6 +1,6 @@
 """Reads of collections and photos, always through the user's permissions."""
 from atelier.library.models import Collection, Photo
-from atelier.library.permissions import can_view, visible_collections
+from atelier.library.permissions import can_edit, can_view, visible_collections
 
 
 def photos_visible_to(user):
@@ -20,3 +20,21 @@ def access_collection(*, user, collection_id) -> Collection | None:
     if collection is None or not can_view(user, collection):
         return None
     return collection
+
+
+def collections_editable_by(user) -> list[Collection]:
+    """Where the user may add photos (the "Add to collection" choices), by name."""
+    if not user.is_authenticated:
+        return []
+    return [c for c in visible_collections(user).order_by("name", "id") if can_edit(user, c)]
+
+
+def timeline_photos(*, user, collection: Collection | None = None, tags: list[str] | None = None):
+    """The photos a timeline lists: one collection's (already access-checked) or every visible one,
+    narrowed to photos with any of ``tags`` accepted (the tagging app's `tags` filter)."""
+    photos = collection.photos.all() if collection is not None else photos_visible_to(user)
+    if tags:
+        from atelier.search.filters import apply_filters
+
+        photos = apply_filters(photos, {"tags": tags})
+    return photos

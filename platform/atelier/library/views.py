@@ -9,6 +9,10 @@ from django.views.decorators.http import require_POST
 from atelier.library import invitations, permissions, selectors, services
 from atelier.library.models import Collection, Membership
 from atelier.pluginhost.manager import page_panels
+from atelier.tagging.selectors import tag_chips
+
+
+TIMELINE_SORTS = [("taken", "Date taken"), ("added", "Date added"), ("title", "Title")]
 
 
 def home(request):
@@ -36,16 +40,25 @@ def collection(request, collection_id: int):
     if found is None:
         raise Http404("no such collection")
     role = permissions.collection_role(request.user, found)
-    photos = found.photos.order_by("-created_at", "-id")[:500]
     admin = permissions.can_admin(request.user, found)
     members = found.memberships.select_related("user") if admin else None
     context = {
-        "collection": found, "photos": photos, "role": role, "members": members, "roles": Membership.Role.values,
+        "collection": found, "role": role, "sorts": TIMELINE_SORTS, "members": members, "roles": Membership.Role.values,
         "invitations": found.invitations.all() if admin else None,
+        "editable_collections": [c for c in selectors.collections_editable_by(request.user) if c.pk != found.pk],
+        "tag_chips": tag_chips(photos=found.photos.all()), "chosen_tags": request.GET.getlist("tag"),
         "can_edit": permissions.can_edit(request.user, found), "can_admin": permissions.can_admin(request.user, found),
     }
     context["plugin_panels"] = page_panels("collection", request, context)
     return render(request, "library/collection.html", context)
+
+
+@login_required
+def timeline(request):
+    """Every photo the user may view, as one date-grouped timeline (filled by timeline.js)."""
+    return render(request, "library/timeline.html", {
+        "sorts": TIMELINE_SORTS, "editable_collections": selectors.collections_editable_by(request.user),
+        "tag_chips": tag_chips(photos=selectors.photos_visible_to(request.user)), "chosen_tags": request.GET.getlist("tag")})
 
 
 @login_required

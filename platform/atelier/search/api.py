@@ -38,6 +38,7 @@ def photo_json(photo, urls: dict) -> dict:
     out["collection"] = photo.collection_id
     out["taken_at"] = _DATETIME.to_representation(photo.taken_at) if photo.taken_at else None
     out["created_at"] = _DATETIME.to_representation(photo.created_at)
+    out["shown_at"] = _DATETIME.to_representation(photo.shown_at)
     out["thumbnail_url"] = urls["thumbnail"].format(photo.pk)
     out["original_url"] = urls["original"].format(photo.pk)
     return out

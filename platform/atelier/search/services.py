@@ -6,8 +6,12 @@
 
 Steps: query vector (text arithmetic, an image, or a stored photo vector) → allow-list of the
 photos the user may view, narrowed by filters → filtered vector search in the model's index →
-keyword hits on titles/captions/file names fused by reciprocal rank → relevance cutoff → join to
-live Photo rows → near-duplicates collapsed → sort → page.
+keyword hits on titles/captions/file names added as candidates → join to live Photo rows →
+relevance cutoff and minus terms on every hit → near-duplicates collapsed → sort → page.
+
+The score shown is the one results are ranked by: the CLIP similarity to the query, plus
+KEYWORD_BONUS when the title, caption or file name holds the query's words. Ranking by a score
+(not by rank fusion) keeps pages consistent: a deeper page never reorders the ones before it.
 """
 from __future__ import annotations
 
@@ -37,8 +41,7 @@ MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
 MAX_WINDOW = 2000  # offset + limit
 DATE_SORT_WINDOW = 500  # "sort by date" orders the best this many relevant photos
-RRF_K = 60
-KEYWORD_WEIGHT = 1.0
+KEYWORD_BONUS = 0.05  # added to the similarity of a photo whose text holds the query's words
 SORTS = ("relevance", "date")
 
 
@@ -61,7 +64,7 @@ class SearchUnavailable(Exception):
 @dataclass
 class Hit:
     photo: Photo
-    score: float  # cosine similarity to the query vector
+    score: float  # the ranking score: cosine similarity to the query (+ KEYWORD_BONUS for keyword matches)
     keyword: bool = False  # matched by words in title, caption or file name
 
 
@@ -98,9 +101,9 @@ def search_photos(*, user, text: str | None = None, image=None, similar_to: int 
                              model_id=model_id, terms=terms, no_good_match_reason=unknown)
     cutoff = cutoffs.text_cutoff(_engine().profile, model_id, vector, allow.ids) if text is not None else None
     window = DATE_SORT_WINDOW if sort == "date" else offset + limit
-    ranked, dups, exhausted = _rank(model_id, vector, allow, window, exclude=exclude,
-                                    cutoff=None if cutoff is None else cutoff.value,
-                                    keyword_ids=_keywords(photos, terms, allow))
+    cutoff_value = None if cutoff is None else cutoff.value
+    ranked, dups, exhausted = _rank(model_id, vector, allow, window, exclude=exclude, cutoff=cutoff_value,
+                                    keyword_ids=_keywords(photos, terms, allow), negatives=_negatives(terms, cutoff_value))
     no_good = cutoff is not None and not ranked
     if sort == "date":
         ranked.sort(key=lambda h: (h.photo.taken_at or h.photo.created_at, h.photo.pk), reverse=True)
@@ -229,7 +232,31 @@ def _keywords(photos, terms, allow: AllowList) -> list[int]:
 
 
 # -- ranking ------------------------------------------------------------------------------------
-def _rank(model_id, vector, allow, window, *, exclude, cutoff, keyword_ids):
+@dataclass
+class Negatives:
+    """A query's minus terms: a hit is dropped when its text holds one of the phrases, or (with a
+    calibrated cutoff) when its picture matches one as well as a relevant hit matches a query."""
+    phrases: list[str]
+    vectors: np.ndarray | None
+    cutoff: float | None
+
+    def exclude(self, photo, vector) -> bool:
+        text = f"{photo.title} {photo.caption} {photo.filename}".lower()
+        if any(p in text for p in self.phrases):
+            return True
+        return bool(self.cutoff is not None and vector is not None and self.vectors is not None
+                    and float((self.vectors @ vector).max()) >= self.cutoff)
+
+
+def _negatives(terms, cutoff) -> Negatives | None:
+    negative = [t.text for t in terms if t.weight < 0]
+    if not negative:
+        return None
+    vectors = _engine().encode_texts(negative) if cutoff is not None else None
+    return Negatives([p.lower() for p in negative], None if vectors is None else np.asarray(vectors, np.float32), cutoff)
+
+
+def _rank(model_id, vector, allow, window, *, exclude, cutoff, keyword_ids, negatives=None):
     """Up to ``window`` hits, best first, after fusion, cutoff, live-row join and de-duplication.
 
     Over-fetches and retries with a larger k when deleted photos, duplicates or the excluded
@@ -246,26 +273,23 @@ def _rank(model_id, vector, allow, window, *, exclude, cutoff, keyword_ids):
         ids = found.ids if found is not None else np.zeros(0, np.int64)
         scores = found.scores if found is not None else np.zeros(0, np.float32)
         exhausted = len(ids) < fetch
-        hits, dups = _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, service)
+        hits, dups = _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, service, negatives)
         below_cutoff = cutoff is not None and len(scores) and scores[-1] < cutoff  # deeper is worse
         if len(hits) >= window or exhausted or below_cutoff or fetch >= len(index):
             return hits[:window], dups, exhausted
         fetch = min(fetch * 4, len(index))
 
 
-def _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, service):
+def _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, service, negatives=None):
     score_of = dict(zip(ids.tolist(), scores.tolist()))
-    fused: dict[int, float] = {}
-    for rank, pid in enumerate(ids.tolist()):
-        fused[pid] = 1.0 / (RRF_K + rank)
-    for rank, pid in enumerate(keyword_ids):
-        fused[pid] = fused.get(pid, 0.0) + KEYWORD_WEIGHT / (RRF_K + rank)
     keyword_set = set(keyword_ids)
     keyword_only = _stored(model_id, list(keyword_set - set(score_of)))
     for pid, v in keyword_only.items():
         score_of[pid] = float(v @ vector)
-    order = [p for p in sorted(fused, key=lambda p: -fused[p]) if p != exclude
-             and p in score_of and (cutoff is None or score_of[p] >= cutoff or p in keyword_set)]
+    # The cutoff judges the picture, keyword match or not; the bonus only orders what passed it.
+    ranking = {p: s + (KEYWORD_BONUS if p in keyword_set else 0.0) for p, s in score_of.items()
+               if p != exclude and (cutoff is None or s >= cutoff)}
+    order = sorted(ranking, key=lambda p: (-ranking[p], p))
     photos, vectors = _photos_with_vectors(model_id, order)
     gone = [p for p in order if p not in photos]
     if gone:
@@ -275,12 +299,14 @@ def _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, servi
         if pid not in photos:
             continue
         v = vectors.get(pid)
+        if negatives is not None and negatives.exclude(photos[pid], v):
+            continue
         if v is not None and any(float(v @ k) > settings.ATELIER_SEARCH_DUPLICATE_COSINE for k in kept):
             dups += 1
             continue
         if v is not None:
             kept.append(v)
-        hits.append(Hit(photos[pid], score_of[pid], pid in keyword_set))
+        hits.append(Hit(photos[pid], ranking[pid], pid in keyword_set))
     return hits, dups
 
 

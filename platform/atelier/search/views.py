@@ -4,7 +4,9 @@ from django.http import Http404
 from django.shortcuts import render
 
 from atelier.library.image_gate import stored_extensions
+from atelier.library.models import Photo
 from atelier.library.permissions import visible_collections
+from atelier.tagging.selectors import tag_chips
 from atelier.search.params import search_kwargs
 from atelier.search.services import SearchError, SearchNotFound, SearchUnavailable, search_photos
 
@@ -15,7 +17,8 @@ def search_page(request):
     context = {"q": q, "similar": similar, "results": None, "error": None,
                "collections": visible_collections(request.user).order_by("name")[:200],
                "formats": stored_extensions(), "params": request.GET,
-               "selected_collections": request.GET.getlist("collection")}
+               "selected_collections": request.GET.getlist("collection"), "chosen_tags": request.GET.getlist("tag")}
+    context["tag_chips"] = tag_chips(photos=Photo.objects.filter(collection__in=visible_collections(request.user)))
     if q.strip() or similar:
         try:
             query = {"similar_to": _photo_id(similar)} if similar else {"text": q}

@@ -21,6 +21,16 @@ def _int(value, name: str) -> int:
     return clean_id(value, name)
 
 
+def _float(value, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name}: must be a number, got {str(value)[:40]!r}") from None
+    if not -1 <= number <= 1:
+        raise InvalidInput(f"{name}: must be between -1 and 1")
+    return number
+
+
 _body = body_object
 
 
@@ -63,13 +73,15 @@ class VocabulariesView(Base):
     """GET: vocabularies (?collection=ID: that collection's and the global ones). POST: create one
     ({collection: id|null, name, mode, templates, min_probability, tags: [name | {name, synonyms, threshold}]})."""
 
-    @extend_schema(operation_id="vocabularies_list", parameters=[OpenApiParameter("collection", int)], responses=schema.VOCABULARY_LIST)
+    @extend_schema(operation_id="vocabularies_list", parameters=[OpenApiParameter("collection", int), *schema.PAGE_PARAMS],
+                   responses=schema.VOCABULARY_LIST)
     def get(self, request):
         collection = None
         if "collection" in request.query_params:
             collection = _collection(request, _int(request.query_params["collection"], "collection"))
+        limit, offset = api_page_bounds(request, default=MAX_LIST, maximum=MAX_LIST)
         vocabularies = selectors.visible_vocabularies(request.user, collection).prefetch_related("tags")
-        return Response({"results": [vocabulary_json(v, collection=collection) for v in vocabularies]})
+        return Response({"results": [vocabulary_json(v, collection=collection) for v in vocabularies[offset:offset + limit]]})
 
     @extend_schema(request=schema.VOCABULARY_CREATE, responses={201: schema.VOCABULARY})
     def post(self, request):
@@ -158,7 +170,8 @@ class TaggingJobView(Base):
 
 
 class SuggestionsView(Base):
-    """GET ?tag=&state=&limit=&offset=: suggestions, most uncertain first (collection admins)."""
+    """GET ?tag=&state=&limit=&offset=&min_confidence=: suggestions, most uncertain first (collection admins);
+    with min_confidence, `bulk` says how many a bulk accept would take and the highest confidence."""
 
     @extend_schema(parameters=schema.SUGGESTION_PARAMS, responses=schema.SUGGESTIONS)
     def get(self, request, collection_id):
@@ -172,19 +185,31 @@ class SuggestionsView(Base):
         tag_id = _int(q["tag"], "tag") if q.get("tag") else None
         rows = selectors.suggestions(collection=collection, tag_id=tag_id, state=state)
         page = list(rows[offset:offset + limit])
-        return Response({"count": rows.count(), "results": [phototag_json(r) for r in page]})
+        body = {"count": rows.count(), "results": [phototag_json(r) for r in page]}
+        if q.get("min_confidence"):  # what a bulk accept at this confidence would take, before it is clicked
+            body["bulk"] = selectors.bulk_preview(rows, min_confidence=_float(q["min_confidence"], "min_confidence"))
+        return Response(body)
 
 
 class DecisionsView(Base):
-    """POST {ids: [suggestion ids], state: accepted|rejected|suggested (undo)} (collection admins)."""
+    """POST {ids: [suggestion ids], state: accepted|rejected|suggested (undo)} (collection admins), or
+    {min_confidence, tag?, state} for every suggestion at or above that confidence; answers the ids decided."""
 
     @extend_schema(request=schema.DECISIONS, responses=schema.UPDATED)
     def post(self, request, collection_id):
         collection = _collection(request, collection_id)
         body = _body(request)
-        count = services.do_decide(user=request.user, collection=collection, phototag_ids=body.get("ids"),
-                                   state=body.get("state"))
-        return Response({"updated": count})
+        ids = body.get("ids")
+        if "min_confidence" in body:  # bulk: every suggestion (of `tag`, if given) at or above the confidence
+            services.check_admin(request.user, collection)
+            tag_id = _int(body["tag"], "tag") if body.get("tag") else None
+            ids = selectors.bulk_ids(collection=collection, tag_id=tag_id,
+                                     min_confidence=_float(body["min_confidence"], "min_confidence"))
+            if not ids:
+                return Response({"updated": 0, "ids": [], "suggested_left": {}})
+        count = services.do_decide(user=request.user, collection=collection, phototag_ids=ids, state=body.get("state"))
+        return Response({"updated": count, "ids": ids,
+                         "suggested_left": selectors.suggested_left(collection=collection, phototag_ids=ids)})
 
 
 class PhotoTagsView(Base):

@@ -42,8 +42,9 @@ PHOTO_TAG = inline_serializer("PhotoTag", fields={
 
 PHOTO_TAG_LIST = inline_serializer("PhotoTagList", fields={"results": PHOTO_TAG.__class__(many=True)})
 SUGGESTIONS = inline_serializer("Suggestions", fields={"count": s.IntegerField(), "results": PHOTO_TAG.__class__(many=True)})
+PAGE_PARAMS = [OpenApiParameter("limit", int, description="1..500"), OpenApiParameter("offset", int)]
 SUGGESTION_PARAMS = [OpenApiParameter("tag", int), OpenApiParameter("state", str, enum=["suggested", "accepted", "rejected"]),
-                     OpenApiParameter("limit", int, description="1..500, default 100"), OpenApiParameter("offset", int)]
+                     *PAGE_PARAMS]
 
 DECISIONS = inline_serializer("Decisions", fields={
     "ids": s.ListField(child=s.IntegerField(min_value=1), min_length=1, max_length=1000),

@@ -1,5 +1,5 @@
 """Tagging reads: vocabularies a user sees, suggestions by uncertainty, a photo's tags, tag counts."""
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Q
 from django.db.models.functions import Abs
 
 from atelier.library.models import Collection, Photo
@@ -47,6 +47,38 @@ def suggestions(*, collection: Collection, tag_id: int | None = None, state: str
     if tag_id is not None:
         rows = rows.filter(tag_id=tag_id)
     return rows
+
+
+def bulk_preview(rows, *, min_confidence: float) -> dict:
+    """How many of these suggestions a bulk accept at ``min_confidence`` would take, and the highest confidence."""
+    return {"min_confidence": min_confidence, "count": rows.filter(confidence__gte=min_confidence).count(),
+            "max_confidence": _rounded(rows.aggregate(top=Max("confidence"))["top"])}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)  # as the suggestions list shows confidences
+
+
+def bulk_ids(*, collection: Collection, tag_id: int | None, min_confidence: float) -> list[int]:
+    rows = suggestions(collection=collection, tag_id=tag_id).filter(confidence__gte=min_confidence)
+    return list(rows.order_by("pk").values_list("pk", flat=True))
+
+
+def suggested_left(*, collection: Collection, phototag_ids: list[int]) -> dict[str, int]:
+    """{tag id: suggestions still waiting in the collection} for the tags of these suggestions."""
+    tag_ids = PhotoTag.objects.filter(pk__in=phototag_ids).values("tag_id")
+    rows = (PhotoTag.objects.filter(tag_id__in=tag_ids, photo__collection=collection, state="suggested")
+            .values("tag_id").annotate(n=Count("id")))
+    left = {str(t): 0 for t in tag_ids.values_list("tag_id", flat=True).distinct()}
+    left.update({str(r["tag_id"]): r["n"] for r in rows})
+    return left
+
+
+def tag_chips(*, photos, limit: int = 40) -> list[dict]:
+    """The accepted tags of these photos with how many photos carry each, most used first (filter chips)."""
+    rows = (PhotoTag.objects.filter(photo__in=photos.order_by().values("id"), state=PhotoTag.State.ACCEPTED)
+            .values("tag__name").annotate(count=Count("photo_id", distinct=True)).order_by("-count", "tag__name")[:limit])
+    return [{"name": r["tag__name"], "count": r["count"]} for r in rows]
 
 
 def photo_tags(*, user, photo: Photo):

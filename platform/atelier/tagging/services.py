@@ -390,6 +390,48 @@ def do_add_photo_tag(*, user, photo: Photo, tag: Tag) -> PhotoTag:
     return row
 
 
+MANUAL_VOCABULARY = "my tags"  # where a tag typed by hand lands when no vocabulary has it
+
+
+def tag_named(*, user, collection: Collection, name: str) -> Tag:
+    """The collection's (or a global) tag of that name, else a new one in its "my tags" vocabulary."""
+    found = Tag.objects.filter(vocabulary__in=applicable_vocabularies(collection), name__iexact=name).order_by("pk").first()
+    if found is not None:
+        return found
+    vocabulary, _ = Vocabulary.objects.get_or_create(collection=collection, name=MANUAL_VOCABULARY,
+                                                     defaults={"mode": Vocabulary.Mode.MULTI, "created_by": user})
+    return Tag.objects.get_or_create(vocabulary=vocabulary, name=name)[0]
+
+
+def check_tag_photos(*, user, photos: list[Photo], name: str) -> int:
+    """A person puts the tag ``name`` on every photo (accepted, source `person`); collection admins only."""
+    name = _clean_name(name, "tag")
+    groups = _by_collection(user, photos)
+    with transaction.atomic():
+        for collection, group in groups:
+            tag = tag_named(user=user, collection=collection, name=name)
+            for photo in group:
+                do_add_photo_tag(user=user, photo=photo, tag=tag)
+    return len(photos)
+
+
+def check_untag_photos(*, user, photos: list[Photo], name: str) -> int:
+    """A person takes the tag ``name`` off the photos: marked rejected, so tagging does not suggest it again."""
+    name = _clean_name(name, "tag")
+    _by_collection(user, photos)
+    rows = PhotoTag.objects.filter(photo__in=photos, tag__name__iexact=name, state=PhotoTag.State.ACCEPTED)
+    return rows.update(state=PhotoTag.State.REJECTED, source=PhotoTag.Source.PERSON, decided_by=user, decided_at=timezone.now())
+
+
+def _by_collection(user, photos: list[Photo]) -> list[tuple[Collection, list[Photo]]]:
+    groups: dict[int, tuple[Collection, list[Photo]]] = {}
+    for photo in photos:
+        groups.setdefault(photo.collection_id, (photo.collection, []))[1].append(photo)
+    for collection, _ in groups.values():
+        check_admin(user, collection)
+    return list(groups.values())
+
+
 def decided_examples(tag: Tag, model_id: str, collection: Collection):
     """(vectors, labels) of the photos people decided on for `tag` in `collection` (accepted = True)."""
     rows = PhotoTag.objects.filter(tag=tag, photo__collection=collection,

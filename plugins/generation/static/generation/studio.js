@@ -61,13 +61,14 @@ function tile(c, g) {
     el.querySelector("img").alt = `candidate ${c.index}`;
     tiles.set(key, el);
   }
-  // The number shown is what the ranking orders by; the tooltip tells it from the raw cosine.
+  // The number shown is the CLIP score, named and computed as on a saved photo's page; the green
+  // badge is the rank, and the tooltip gives the ranking score the kept ones were chosen by.
   el.dataset.score = rankScore(c);
   const caption = el.querySelector(".score");
-  caption.textContent = `#${c.index} · ${rankScore(c).toFixed(3)}`;
-  caption.title = c.rank_score === null || c.rank_score === undefined
-    ? `CLIP cosine to the prompt ${c.score.toFixed(3)}`
-    : `ranking score ${c.rank_score.toFixed(3)} (the ranking the CLIP model's profile measured for this backend); CLIP cosine to the prompt ${c.score.toFixed(3)}`;
+  caption.textContent = `#${c.index} · CLIP ${c.score.toFixed(3)}`;
+  caption.title = `CLIP score ${c.score.toFixed(3)}: cosine similarity of the picture to the prompt (the photo page shows the same)`
+    + (c.rank_score === null || c.rank_score === undefined ? ""
+      : `; ranking score ${c.rank_score.toFixed(3)}: the ranking the CLIP model's profile measured for this backend, which chooses the ones kept`);
   const badge = el.querySelector(".rank");
   badge.hidden = !c.rank;
   badge.textContent = c.rank || "";
@@ -198,11 +199,18 @@ document.getElementById("candidates").addEventListener("click", (event) => {
   document.getElementById("save-selected").disabled = selected.size === 0;
 });
 
+// "Save to" offers the collection last saved into (remembered by this browser), not the first by name.
+const LAST_COLLECTION = "atelier.studio.saveCollection";
+const saveTo = document.getElementById("save-collection");
+const remembered = localStorage.getItem(LAST_COLLECTION);
+if (remembered && saveTo.querySelector(`option[value="${CSS.escape(remembered)}"]`)) saveTo.value = remembered;
+
 document.getElementById("save-selected").addEventListener("click", async () => {
-  const collection = document.getElementById("save-collection").value;
+  const collection = saveTo.value;
   const result = document.getElementById("save-result");
   try {
     const out = await api(`${root.dataset.listApi}${current.id}/save/`, { method: "POST", body: JSON.stringify({ collection: Number(collection), candidates: [...selected] }) });
+    localStorage.setItem(LAST_COLLECTION, collection);
     result.textContent = `saved ${out.saved.length} image${out.saved.length === 1 ? "" : "s"}: `;
     for (const s of out.saved) {
       const link = document.createElement("a");
