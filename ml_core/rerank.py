@@ -6,15 +6,22 @@
     result.top(4), result.scores, result.rank_scores                    # best 4; cosine; what ranks them
     cosine, rank_score = score_candidates(get_engine(), prompt, images) # what the generation plugin stores
 
-The plugin's ranking score (`rank_scores`) asks whether a candidate shows its prompt rather than the
-prompt's nearest contradiction: cosine to the prompt minus the highest cosine to the captions one
-world fact away ("a purple square" vs "a purple heart", "an orange square"...; `prompt_contradictions`).
-The image side is the mean embedding of three views of the candidate: the picture, and the picture
-under a 3x3 and a 5x5 box filter (`smoothed`), so the generator's speckles and colour fringes sway
-the CLIP less. A prompt naming none of the world's facts is ranked by `calibrated_scores`: the
-cosine minus each image's mean cosine to a bank of unrelated captions, so CLIP "hubs" stop winning.
-Only the demo CLIP has contradictions, views and a bank so far (all measured on it:
-docs/ml/dalle.md); other models rank by raw cosine.
+How candidates are ranked is the CLIP's profile's choice (`engine.profile.ranking`, data beside the
+weights: ml_core/clip/profile.py), applied only to the images of the generation backends the profile
+says it was measured on (`score_candidates(..., backend=name)`); all other images rank by the raw
+cosine. The methods:
+
+- `cosine`: the cosine to the prompt (the default).
+- `calibrated`: the cosine minus each image's mean cosine to the profile's caption bank, so CLIP
+  "hubs" (pictures close to every caption) stop winning.
+- `margin`: the cosine to the prompt minus the highest cosine to the prompt's contradictions (the
+  captions one fact away, from the profile's contradiction provider: "a purple square" vs "a purple
+  heart", "an orange square"...); a prompt with no contradiction falls back to `calibrated`.
+
+The image side is the mean embedding of the profile's views of each candidate: the picture and the
+picture under box filters (`smoothed`), so a generator's speckles and colour fringes sway the CLIP less.
+The demo CLIP's profile ranks Atelier's own DALL·E images by `margin` on three views; the figures and
+the command that measures them are in docs/ml/dalle.md.
 
 Images are scored as the 8-bit RGB pictures a user would save (`to_pil`), through the engine's own
 preprocessing, so the score shown for a candidate is exactly the cosine its saved PNG gets when the
@@ -29,6 +36,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from PIL import Image, ImageFilter
+
+from .clip.profile import Ranking, contradiction_provider
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -68,29 +77,19 @@ def image_vectors(engine, images, *, batch_size: int | None = None) -> np.ndarra
 # cosine whether or not it shows the prompt. The calibrated score subtracts each image's mean cosine
 # to a bank of unrelated captions (the image side of CSLS, Conneau et al. 2018); as the mean of dot
 # products is the dot product with the mean, that is one shifted text vector and costs nothing.
-BANK_WORLD, BANK_SIZE = 2718, 256   # the demo bank's world: not training's (0), the eval's, nor validation's
-_bank_means: dict[str, np.ndarray | float] = {}
+_bank_means: dict[tuple, np.ndarray | float] = {}
 
 
-def knows_the_world(engine) -> bool:
-    """Whether `engine` is the demo CLIP, trained on the synthetic world: the only model the bank,
-    the smoothed views and the contradictions were measured on."""
-    return engine.spec.kind == "demo"
+def ranking_for(engine, backend: str | None = None) -> Ranking:
+    """The ranking the engine's profile gives images of `backend` (ml_core.clip.profile): the
+    profile's own where it was measured on that backend (or `backend` is None), else raw cosine."""
+    return engine.profile.ranking_for(backend)
 
 
-def caption_bank(engine) -> list[str] | None:
-    """The captions the calibrated score subtracts for this engine, or None (raw cosine). The demo
-    CLIP: canonical captions of its own world. Other models keep raw cosine: calibration was only
-    measured on the demo CLIP (docs/ml/dalle.md), and real weights cannot be loaded here."""
-    return list(_demo_bank()) if knows_the_world(engine) else None
-
-
-@lru_cache(maxsize=1)
-def _demo_bank() -> tuple[str, ...]:
-    from .synth.captions import canonical_caption
-    from .synth.sampling import scene_at
-
-    return tuple(canonical_caption(scene_at(BANK_WORLD, i, "all")) for i in range(BANK_SIZE))
+def caption_bank(engine, backend: str | None = None) -> list[str] | None:
+    """The captions the calibrated score subtracts (the profile's `ranking.caption_bank`), or None."""
+    bank = ranking_for(engine, backend).caption_bank
+    return list(bank) if bank else None
 
 
 def calibrated_scores(engine, prompt: str, images, *, bank: Sequence[str] | None = None,
@@ -101,24 +100,19 @@ def calibrated_scores(engine, prompt: str, images, *, bank: Sequence[str] | None
     return (image_vectors(engine, images, batch_size=batch_size) @ text).astype(np.float32)
 
 
-# The image side of the ranking score: the mean embedding of each candidate seen at these box-filter
-# radii (Pillow's BoxBlur; 0 is the picture itself, 1 a 3x3 box, 2 a 5x5 box; edges repeated).
-# Chosen on the validation world, confirmed on the eval's: docs/ml/dalle.md ("Ninth session").
-RANK_SMOOTHING = (0, 1, 2)
+def rank_smoothing(engine, backend: str | None = None) -> tuple[int, ...]:
+    """The box-filter radii (Pillow's BoxBlur: 0 the picture, 1 a 3x3 box, 2 a 5x5 box) whose views
+    `rank_scores` averages: the profile's `ranking.views`, the picture alone by default."""
+    return ranking_for(engine, backend).views
 
 
-def rank_smoothing(engine) -> tuple[int, ...]:
-    """The box-filter radii whose views `rank_scores` averages for this engine: RANK_SMOOTHING for the
-    demo CLIP, the picture alone for models it was not measured on."""
-    return RANK_SMOOTHING if knows_the_world(engine) else (0,)
-
-
-def prompt_contradictions(engine, prompt: str) -> list[str]:
-    """The captions one world fact away from `prompt` that the ranking score weighs it against
-    (`ml_core.synth.contradictions`): the demo CLIP's world only; none for other models."""
-    from .synth.contradictions import contradictions
-
-    return contradictions(prompt) if knows_the_world(engine) else []
+def prompt_contradictions(engine, prompt: str, backend: str | None = None) -> list[str]:
+    """The captions one fact away from `prompt` that the `margin` ranking weighs it against, from
+    the profile's contradiction provider; none for other rankings."""
+    ranking = ranking_for(engine, backend)
+    if ranking.method != "margin" or not ranking.contradictions:
+        return []
+    return list(contradiction_provider(ranking.contradictions)(prompt))
 
 
 def smoothed(images, radius: int) -> list[Image.Image]:
@@ -127,41 +121,47 @@ def smoothed(images, radius: int) -> list[Image.Image]:
     return [p.filter(ImageFilter.BoxBlur(radius)) for p in pictures] if radius else pictures
 
 
-def view_vectors(engine, images, *, own: np.ndarray | None = None, batch_size: int | None = None) -> np.ndarray:
+def view_vectors(engine, images, *, own: np.ndarray | None = None, batch_size: int | None = None,
+                 backend: str | None = None) -> np.ndarray:
     """(n, D) mean embedding of each picture's `rank_smoothing` views (`own`: the pictures' own
     vectors when already computed)."""
     pictures = _as_pil(images)
     views = [own if r == 0 and own is not None else image_vectors(engine, smoothed(pictures, r), batch_size=batch_size)
-             for r in rank_smoothing(engine)]
+             for r in rank_smoothing(engine, backend)]
     return np.mean(views, axis=0).astype(np.float32)
 
 
-def ranking_from_vectors(engine, prompt: str, vectors: np.ndarray) -> np.ndarray:
-    """(n,) ranking score of pictures whose view vectors are `vectors`: the cosine to the prompt minus
-    the highest cosine to any of its `prompt_contradictions` (does the picture show the prompt
-    rather than its nearest contradiction? a bank calibration would cancel out of it), or, where
-    the prompt names none of the world's facts, the calibrated cosine."""
+def ranking_from_vectors(engine, prompt: str, vectors: np.ndarray, backend: str | None = None) -> np.ndarray:
+    """(n,) ranking score of pictures whose view vectors are `vectors`. `cosine`: the cosine;
+    `calibrated`: minus the bank mean; `margin`: the cosine to the prompt minus the highest cosine
+    to any of its `prompt_contradictions` (does the picture show the prompt rather than its nearest
+    contradiction? a bank calibration would cancel out of it), calibrated where there are none."""
+    ranking = ranking_for(engine, backend)
     text = engine.encode_text(prompt)
-    others = prompt_contradictions(engine, prompt)
+    others = prompt_contradictions(engine, prompt, backend)
     if not others:
-        return (vectors @ (text - bank_mean(engine))).astype(np.float32)
+        shift = bank_mean(engine, ranking=ranking) if ranking.method != "cosine" else 0.0
+        return (vectors @ (text - shift)).astype(np.float32)
     rivals = np.asarray(engine.encode_texts(others), dtype=np.float32)
     return (vectors @ text - (vectors @ rivals.T).max(axis=1)).astype(np.float32)
 
 
-def rank_scores(engine, prompt: str, images, *, batch_size: int | None = None) -> np.ndarray:
+def rank_scores(engine, prompt: str, images, *, batch_size: int | None = None,
+                backend: str | None = None) -> np.ndarray:
     """(n,) what the plugin ranks by (`ranking_from_vectors` of the candidates' `view_vectors`)."""
-    return ranking_from_vectors(engine, prompt, view_vectors(engine, images, batch_size=batch_size))
+    views = view_vectors(engine, images, batch_size=batch_size, backend=backend)
+    return ranking_from_vectors(engine, prompt, views, backend)
 
 
-def score_candidates(engine, prompt: str, images, *, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(cosine, ranking score) per candidate: what the generation plugin stores and ranks by. The
-    cosine is the saved picture's own (what the library gives it); the ranking score is
-    `rank_scores` (one more image pass per smoothing radius, the picture's own pass shared)."""
+def score_candidates(engine, prompt: str, images, *, batch_size: int | None = None,
+                     backend: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(cosine, ranking score) per candidate of `backend`: what the generation plugin stores and
+    ranks by. The cosine is the saved picture's own (what the library gives it); the ranking score
+    is `rank_scores` (one more image pass per extra view, the picture's own pass shared)."""
     pictures = _as_pil(images)
     own = image_vectors(engine, pictures, batch_size=batch_size)
-    views = view_vectors(engine, pictures, own=own, batch_size=batch_size)
-    return (own @ engine.encode_text(prompt)).astype(np.float32), ranking_from_vectors(engine, prompt, views)
+    views = view_vectors(engine, pictures, own=own, batch_size=batch_size, backend=backend)
+    return (own @ engine.encode_text(prompt)).astype(np.float32), ranking_from_vectors(engine, prompt, views, backend)
 
 
 def calibrated_text(engine, prompt: str, bank: Sequence[str] | None = None) -> np.ndarray:
@@ -170,15 +170,19 @@ def calibrated_text(engine, prompt: str, bank: Sequence[str] | None = None) -> n
     return engine.encode_text(prompt) - bank_mean(engine, bank)
 
 
-def bank_mean(engine, bank: Sequence[str] | None = None) -> np.ndarray | float:
-    """Mean text vector of `bank` (default `caption_bank(engine)`), encoded once per engine and
-    bank; 0.0 where there is no bank. The engine's own bank is keyed by its model id alone, so the
-    plugin's per-batch call does no list or hash work."""
-    key = engine.model_id if bank is None else f"{engine.model_id}|{hash(tuple(bank))}"
+def bank_mean(engine, bank: Sequence[str] | None = None, *, ranking: Ranking | None = None) -> np.ndarray | float:
+    """Mean text vector of `bank` (default: the caption bank of `ranking`, the profile's own by
+    default), encoded once per engine and bank; 0.0 where there is no bank. The profile's bank is
+    keyed by the model id alone, so the plugin's per-batch call does no list or hash work."""
+    if bank is None:
+        bank = (ranking or engine.profile.ranking).caption_bank
+        key = (engine.model_id, "profile", id(ranking or engine.profile.ranking))
+    else:
+        key = (engine.model_id, hash(tuple(bank)))
+    if not bank:
+        return 0.0
     if key not in _bank_means:
-        captions = caption_bank(engine) if bank is None else list(bank)
-        _bank_means[key] = (np.asarray(engine.encode_texts(captions, use_cache=False), dtype=np.float32).mean(0)
-                            if captions else 0.0)
+        _bank_means[key] = np.asarray(engine.encode_texts(list(bank), use_cache=False), dtype=np.float32).mean(0)
     return _bank_means[key]
 
 
@@ -197,7 +201,7 @@ def rank_by_score(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
 
 
-def rerank(engine, prompt: str, images, *, batch_size: int | None = None) -> Reranked:
+def rerank(engine, prompt: str, images, *, batch_size: int | None = None, backend: str | None = None) -> Reranked:
     """The candidates best first, as the generation plugin ranks them (`score_candidates`)."""
-    scores, rank_scores = score_candidates(engine, prompt, images, batch_size=batch_size)
+    scores, rank_scores = score_candidates(engine, prompt, images, batch_size=batch_size, backend=backend)
     return Reranked(scores, rank_by_score(rank_scores), rank_scores)

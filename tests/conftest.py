@@ -61,3 +61,19 @@ def collection(owner):
 @pytest.fixture
 def api(owner):
     return api_for(owner)
+
+
+@pytest.fixture
+def extra_plugin():
+    """Registers a throwaway plugin object on the live manager for one test."""
+    from atelier.pluginhost import manager
+
+    registered = []
+
+    def add(obj, name):
+        manager.get_manager().register(obj, name=name)
+        registered.append(name)
+
+    yield add
+    for name in registered:
+        manager.get_manager().unregister(name=name)

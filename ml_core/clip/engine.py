@@ -67,6 +67,7 @@ class ClipEngine:
         self.spec = loaded.spec
         self.embed_dim = loaded.embed_dim
         self.image_size = loaded.image_size
+        self.profile = loaded.profile   # cutoff, ranking, known words: data beside the weights (profile.py)
         self.weights_path = loaded.source.path
         self.device = device
         self.batch_size = batch_size
@@ -171,7 +172,7 @@ class ClipEngine:
             "model_id": self.model_id, "spec": self.spec.canonical, "device": str(self.device),
             "embed_dim": self.embed_dim, "image_size": self.image_size,
             "weights": None if self.weights_path is None else str(self.weights_path),
-            "batch_size": self.batch_size, "decode_workers": self.decode_workers,
+            "profile": self.profile.source, "batch_size": self.batch_size, "decode_workers": self.decode_workers,
             "torch_threads": torch.get_num_threads(),
         }
 

@@ -15,6 +15,7 @@ import open_clip
 import torch
 from open_clip.transform import PreprocessCfg, image_transform_v2
 
+from .profile import DEFAULT_PROFILE, ModelProfile, load_profile, profile_path_for
 from .registry import ModelSpec
 from .weights import WeightsSource, load_weights_into, locate_weights
 
@@ -41,6 +42,7 @@ class LoadedModel:
     source: WeightsSource
     embed_dim: int
     image_size: int
+    profile: ModelProfile = DEFAULT_PROFILE
 
 
 def load_model(spec: ModelSpec, *, device: torch.device, cache_dir: str | None = None) -> LoadedModel:
@@ -63,6 +65,7 @@ def load_model(spec: ModelSpec, *, device: torch.device, cache_dir: str | None =
         source=source,
         embed_dim=_embed_dim(model),
         image_size=input_size(model),
+        profile=load_profile(profile_path_for(source.path)),
     )
 
 

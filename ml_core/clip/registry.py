@@ -23,7 +23,6 @@ Spec forms (``resolve_model_spec`` accepts all of them):
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,17 +30,16 @@ from urllib.parse import parse_qs
 
 import open_clip
 
+from ..config import DEFAULT_DEMO_DIR, current_config  # noqa: F401  (DEFAULT_DEMO_DIR: re-exported)
 from .errors import ModelSpecError
 
 ENV_MODEL = "ATELIER_CLIP_MODEL"
-ENV_DEMO_DIR = "ATELIER_CLIP_DEMO_DIR"
 DEFAULT_SPEC = "demo"
 DEMO_ARCH = "atelier-demo-clip"
 TRAIN_DEMO_COMMAND = "python -m ml_core.train clip"
 
 _ML_CORE = Path(__file__).resolve().parent.parent
 CONFIG_DIR = _ML_CORE / "model_configs"
-DEFAULT_DEMO_DIR = _ML_CORE / "weights" / "demo_clip"
 
 KINDS = ("demo", "open_clip", "hf-hub", "file", "random")
 
@@ -100,13 +98,13 @@ def list_architectures() -> list[str]:
 
 
 def demo_weights_dir() -> Path:
-    """Where the demo model's weights live (``ATELIER_CLIP_DEMO_DIR`` overrides the default)."""
-    return Path(os.environ.get(ENV_DEMO_DIR) or DEFAULT_DEMO_DIR).expanduser()
+    """Where the demo model's weights live (the config's ``demo_weights_dir``)."""
+    return Path(current_config().demo_weights_dir).expanduser()
 
 
 def configured_spec() -> str:
-    """The spec the platform runs with: ``ATELIER_CLIP_MODEL`` or ``demo``."""
-    return os.environ.get(ENV_MODEL, "").strip() or DEFAULT_SPEC
+    """The spec the platform runs with: the config's ``clip_model`` (``demo`` by default)."""
+    return current_config().clip_model.strip() or DEFAULT_SPEC
 
 
 def resolve_model_spec(spec: str | None = None) -> ModelSpec:

@@ -14,8 +14,8 @@ import threading
 
 import torch
 
-ENV_DEVICE = "ATELIER_CLIP_DEVICE"
-ENV_THREADS = "ATELIER_TORCH_THREADS"
+from ..config import current_config
+
 
 _threads_lock = threading.Lock()
 
@@ -29,8 +29,8 @@ def available_cpus() -> int:
 
 
 def pick_device(requested: str | torch.device | None = None) -> torch.device:
-    """``requested``, else ``ATELIER_CLIP_DEVICE``, else CUDA when present, else CPU."""
-    choice = requested or os.environ.get(ENV_DEVICE, "").strip() or None
+    """``requested``, else the config's ``device``, else CUDA when present, else CPU."""
+    choice = requested or current_config().device or None
     if choice is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
@@ -41,7 +41,7 @@ def configure_threads(threads: int | None = None) -> int:
 
     torch's setting is process-wide, so this is done once per engine creation, not per call.
     """
-    wanted = threads or int(os.environ.get(ENV_THREADS, "0") or 0) or available_cpus()
+    wanted = threads or current_config().torch_threads or available_cpus()
     with _threads_lock:
         if torch.get_num_threads() != wanted:
             torch.set_num_threads(wanted)

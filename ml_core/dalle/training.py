@@ -84,9 +84,9 @@ CONFIGS = {
 }
 
 
-# The sampling settings written into the weights (Dalle.sampling): the 16 likeliest tokens (fifth
-# session) and guidance 2, which beat 1.5, 2.5 and 3 at N = 1 on the VALIDATION world for the
-# seventh session's weights (docs/ml/dalle.md).
+# The sampling settings written into the weights (Dalle.sampling): the 16 likeliest tokens and
+# guidance 2, which beat 1.5, 2.5 and 3 at N = 1 on the VALIDATION world for the shipped weights
+# (docs/ml/dalle.md, "Sampling settings"; history in CHANGELOG.md).
 SAMPLING = {"cond_scale": 2.0, "top_k": 16}
 
 

@@ -1,8 +1,9 @@
 """``python -m ml_core.eval <subcommand> [options]``: one module per subcommand, each with ``main(argv)``."""
 from __future__ import annotations
 
-import importlib
 import sys
+
+from ml_core.cli import dispatch
 
 SUBCOMMANDS: dict[str, str] = {
     "clip": "ml_core.eval.clip",
@@ -12,11 +13,7 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] not in SUBCOMMANDS:
-        print(f"usage: python -m ml_core.eval {{{','.join(SUBCOMMANDS)}}} [options]", file=sys.stderr)
-        return 2
-    return importlib.import_module(SUBCOMMANDS[argv[0]]).main(argv[1:]) or 0
+    return dispatch("python -m ml_core.eval", SUBCOMMANDS, argv)
 
 
 if __name__ == "__main__":

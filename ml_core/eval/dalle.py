@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cond-scale", type=float, default=None, help="guidance (default: the weights' sampling)")
     p.add_argument("--temperature", type=float, default=None, help="default: the weights' sampling")
     p.add_argument("--top-k", type=int, default=None, help="default: the weights' sampling (0: no top-k)")
-    p.add_argument("--docs", default="docs/ml", help="where the PNGs go ('' to skip)")
+    p.add_argument("--plots", default=None, help="write the accuracy plots and a sample grid into this folder")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--clip", default="demo", help="CLIP spec of the reranker (ml_core.clip registry)")
     a = p.parse_args(argv)
@@ -159,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
                                                    for n in ns[1:]))
     print(f"tokenizer oracle ratio {tok['tokenizer_oracle_ratio']:.3f}  PSNR {tok['psnr']:.1f} dB  "
           f"guidance (single, N=1) {guidance}")
-    if a.docs:
-        docs = Path(a.docs)
+    if a.plots:
+        docs = Path(a.plots)
+        docs.mkdir(parents=True, exist_ok=True)
         plot_accuracy(ranked_view(gen), docs / "dalle_accuracy_vs_n.png",
                       f"oracle accuracy of the top-1 as the studio ranks it vs N (cond {cond:g}, top-k {settings['top_k']})")
         plot_accuracy(gen, docs / "dalle_accuracy_vs_n_raw.png",

@@ -45,6 +45,11 @@ def _vocab(a) -> None:
     print(json.dumps(vocab_export(), indent=2))
 
 
+def _profile(a) -> None:
+    from .profile import write_world_profile
+    print(f"wrote {write_world_profile(a.dir)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ml_core.synth", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -75,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128, 224, 256])
     b.set_defaults(fn=_bench)
     sub.add_parser("vocab", help="print label vocab as JSON").set_defaults(fn=_vocab)
+    f = sub.add_parser("profile", help="write the world's words and ranking into DIR's model profile")
+    f.add_argument("dir")
+    f.set_defaults(fn=_profile)
     a = p.parse_args(argv)
     a.fn(a)
     return 0

@@ -231,6 +231,8 @@ DATA_UPLOAD_MAX_NUMBER_FILES = env_int("ATELIER_MAX_FILES_PER_REQUEST", 500)
 # Which CLIP model embeds photos and queries: "demo" (bundled), an open_clip name with a pretrained
 # tag ("ViT-B-32/laion2b_s34b_b79k"), "hf-hub:org/repo", or "file:/path/ckpt.pt?arch=ViT-B-32".
 ATELIER_CLIP_MODEL = os.environ.get("ATELIER_CLIP_MODEL", "demo")
+ATELIER_CLIP_DEMO_DIR = os.environ.get("ATELIER_CLIP_DEMO_DIR") or None   # None: ml_core/weights/demo_clip
+ATELIER_TORCH_THREADS = env_int("ATELIER_TORCH_THREADS", 0) or None       # None: every core
 # The torch device of every model in a worker ("cpu", "cuda", "cuda:1"; empty: CUDA when present),
 # and the batch size per device type (embedding, generation); ATELIER_EMBED_BATCH overrides both.
 ATELIER_DEVICE = os.environ.get("ATELIER_DEVICE", "").strip()

@@ -8,11 +8,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from atelier.api.errors import found_or_404
-from atelier.api.pagination import api_page_bounds
-from atelier.api.parsers import body_object
-from atelier.core.validation import clean_id
-from atelier.library import selectors as library_selectors
+from atelier.plugin_api import InvalidInput, access_collection, api_page_bounds, body_object, clean_id, found_or_404
 from plugins.generation import schema, selectors, services
 
 MAX_LIST = 100
@@ -118,7 +114,7 @@ class SaveView(APIView):
         generation = found_or_404(selectors.access_generation(user=request.user, generation_id=generation_id), "generation")
         body = _body(request)
         collection_id = clean_id(body.get("collection"), "collection")
-        collection = found_or_404(library_selectors.access_collection(user=request.user, collection_id=collection_id), "collection")
+        collection = found_or_404(access_collection(user=request.user, collection_id=collection_id), "collection")
         saved = services.save_to_collection(user=request.user, generation=generation,
                                             indices=body.get("candidates"), collection=collection)
         return Response({"saved": saved}, status=status.HTTP_201_CREATED)

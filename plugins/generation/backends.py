@@ -17,6 +17,7 @@ request reproduces the same images. `on_preview(first, images)` may be called wi
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -146,19 +147,22 @@ class AtelierDalleBackend:
 
 
 MIN_DALLE_FILES = ("vocab.json", "merges.txt", "encoder.pt", "decoder.pt")
+MIN_DALLE_DETOKENIZER = "vqgan/detoker.pt"
 
 
 class MinDalleBackend:
-    """DALL·E Mega through the `min-dalle` package, from a local weights folder (never downloads)."""
+    """DALL·E Mega or Mini through the `min-dalle` package, from a local weights folder laid out as
+    min-dalle keeps its downloads: `dalle_bart_mega/` (or `dalle_bart_mini/`) with `vocab.json`,
+    `merges.txt`, `encoder.pt`, `decoder.pt`, and `vqgan/detoker.pt`. Never downloads."""
 
     name = "min-dalle"
-    label = "DALL·E Mega (min-dalle, 256 px)"
     supports = {"temperature", "top_k"}
     supercondition_factor = 16
 
     def __init__(self, models_root: str | Path | None, is_mega: bool = True, device: str = "cpu"):
         self.root = Path(models_root) if models_root else None
         self.is_mega = is_mega
+        self.label = f"DALL·E {'Mega' if is_mega else 'Mini'} (min-dalle, 256 px)"
         self.device = device
         self._model = None
         self._lock = threading.Lock()
@@ -168,7 +172,7 @@ class MinDalleBackend:
         return self.root / ("dalle_bart_mega" if self.is_mega else "dalle_bart_mini") if self.root else None
 
     def _weight_files(self) -> list[Path]:
-        return [self.bart_dir / f for f in MIN_DALLE_FILES] + [self.root / "vqgan.detokenizer.pt"]
+        return [self.bart_dir / f for f in MIN_DALLE_FILES] + [self.root / MIN_DALLE_DETOKENIZER]
 
     def readiness(self) -> Readiness:
         if importlib.util.find_spec("min_dalle") is None:
@@ -188,27 +192,66 @@ class MinDalleBackend:
         with self._lock:
             if self._model is None:
                 import torch
-                from min_dalle import MinDalle
 
-                # min-dalle runs in half precision on a GPU (its own fp16 path), float32 elsewhere
-                dtype = torch.float16 if str(self.device).startswith("cuda") else torch.float32
-                self._model = MinDalle(models_root=str(self.root), dtype=dtype, device=self.device,
-                                       is_mega=self.is_mega, is_reusable=True, is_verbose=False)
+                with _min_dalle_offline():
+                    from min_dalle import MinDalle
+
+                    # min-dalle runs in half precision on a GPU (its own fp16 path), float32 elsewhere
+                    dtype = torch.float16 if str(self.device).startswith("cuda") else torch.float32
+                    self._model = MinDalle(models_root=str(self.root), dtype=dtype, device=self.device,
+                                           is_mega=self.is_mega, is_reusable=True, is_verbose=False)
             return self._model
 
     def generate(self, prompt: str, *, count: int, seed: int, first: int = 0,
                  settings: SamplingSettings = SamplingSettings(),
                  on_preview: PreviewFn | None = None) -> Iterator[Candidate]:
+        import torch
+
         from ml_core.dalle import candidate_seed
 
         model = self._min_dalle()
         for index in range(first, first + count):
             # One image per call with its own seed: candidate i is the same in any chunking.
             own_seed = candidate_seed(seed, index) % 2**31
-            image = model.generate_image(text=prompt, seed=own_seed, grid_size=1, is_seamless=False,
-                                         temperature=settings.temperature, top_k=settings.top_k or 256,
-                                         supercondition_factor=self.supercondition_factor, is_verbose=False)
+            with torch.inference_mode():
+                image = model.generate_image(text=prompt, seed=own_seed, grid_size=1, is_seamless=False,
+                                             temperature=settings.temperature, top_k=settings.top_k or 256,
+                                             supercondition_factor=self.supercondition_factor, is_verbose=False)
             yield Candidate(index, own_seed, image.convert("RGB"))
+
+
+class _NoNetwork:
+    """Stands in for `requests` inside min-dalle: its loader pings the Hugging Face hub on every start
+    (`requests.get(.../config.json)`) and downloads missing files; Atelier checks the files first and
+    never lets it reach the network."""
+
+    @staticmethod
+    def get(url, *args, **kwargs):
+        if url.endswith("/config.json"):
+            return None
+        raise RuntimeError(f"min-dalle tried to download {url}: put the file in the weights folder instead")
+
+
+@contextlib.contextmanager
+def _min_dalle_offline():
+    """Imports and starts min-dalle offline, undoing its import-time changes to torch (it turns off
+    autograd and sets the thread count for the whole process)."""
+    import torch
+
+    grad, threads = torch.is_grad_enabled(), torch.get_num_threads()
+    try:
+        import min_dalle.min_dalle as module
+
+        torch.set_grad_enabled(grad)
+        torch.set_num_threads(threads)
+        real, module.requests = module.requests, _NoNetwork
+        try:
+            yield
+        finally:
+            module.requests = real
+    finally:
+        torch.set_grad_enabled(grad)
+        torch.set_num_threads(threads)
 
 
 def autocast(device: str):
@@ -225,7 +268,7 @@ def autocast(device: str):
 
 def batch_size_on(device: str) -> int:
     """The plugin's `batch_size` (any device) or `batch_size_cuda` on a GPU."""
-    from atelier.pluginhost.discovery import plugin_setting
+    from atelier.plugin_api import plugin_setting
     from plugins.generation.plugin import PLUGIN
 
     key = "batch_size_cuda" if str(device).startswith("cuda") else "batch_size"
@@ -235,16 +278,16 @@ def batch_size_on(device: str) -> int:
 def builtin_backends() -> list:
     """This plugin's backends, configured from its settings, on the worker's device (one instance
     per configuration, so loaded weights stay loaded in a worker)."""
-    from atelier.core.devices import worker_device
-    from atelier.pluginhost.discovery import plugin_setting
+    from atelier.plugin_api import plugin_setting, worker_device
     from plugins.generation.plugin import PLUGIN
 
     device = worker_device()
     return list(_backends(plugin_setting(PLUGIN, "dalle_weights") or None, batch_size_on(device),
-                          plugin_setting(PLUGIN, "min_dalle_models_root") or None, device))
+                          plugin_setting(PLUGIN, "min_dalle_models_root") or None,
+                          plugin_setting(PLUGIN, "min_dalle_mega"), device))
 
 
 @functools.lru_cache(maxsize=4)
-def _backends(dalle_weights, batch_size, min_dalle_root, device) -> tuple:
+def _backends(dalle_weights, batch_size, min_dalle_root, min_dalle_mega, device) -> tuple:
     return (AtelierDalleBackend(dalle_weights, batch_size=batch_size, device=device),
-            MinDalleBackend(min_dalle_root, device=device))
+            MinDalleBackend(min_dalle_root, is_mega=min_dalle_mega, device=device))

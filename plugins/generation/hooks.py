@@ -2,7 +2,14 @@
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from atelier.pluginhost.hookspecs import hookimpl
+from atelier.plugin_api import hookimpl
+
+
+@hookimpl
+def register_hookspecs():
+    from plugins.generation import hookspecs
+
+    return [hookspecs]
 
 
 @hookimpl

@@ -51,8 +51,8 @@ class Candidate(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     score = models.FloatField()                    # CLIP cosine to the prompt
-    # what the reranker orders by: the calibrated score (ml_core.rerank.calibrated_scores; the cosine
-    # itself for a CLIP without a caption bank); null on candidates scored before it existed
+    # what the reranker orders by: the score of the CLIP profile's ranking for this backend
+    # (ml_core.rerank); null where that ranking is the cosine itself (ordered by `score`)
     rank_score = models.FloatField(null=True, blank=True)
     rank = models.PositiveIntegerField(null=True, blank=True)  # 1..keep once ranked, else null
 

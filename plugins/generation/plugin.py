@@ -1,4 +1,4 @@
-from atelier.pluginhost.discovery import PluginInfo
+from atelier.plugin_api import PluginInfo
 
 PLUGIN = PluginInfo(
     name="generation",
@@ -17,5 +17,6 @@ PLUGIN = PluginInfo(
         "batch_size_cuda": 64,      # the same on a CUDA GPU
         "dalle_weights": "",        # Atelier DALL·E weights dir ("" = ml_core/weights/dalle)
         "min_dalle_models_root": "",  # folder with min-dalle's downloaded weights ("" = not installed)
+        "min_dalle_mega": True,       # DALL·E Mega (dalle_bart_mega/); false: DALL·E Mini (dalle_bart_mini/)
     },
 )

@@ -23,9 +23,9 @@ BATCH_REQUEST = inline_serializer("GenerateBatch", fields={
 CANDIDATE = inline_serializer("GenerationCandidate", fields={
     "index": s.IntegerField(), "seed": s.CharField(help_text="the candidate's own seed"),
     "score": s.FloatField(help_text="CLIP cosine to the prompt"),
-    "rank_score": s.FloatField(allow_null=True, help_text="what the ranking orders by: the cosine minus the image's mean "
-                               "cosine to a bank of captions where the CLIP has one (the demo CLIP), else the cosine; "
-                               "null on candidates scored before it existed"),
+    "rank_score": s.FloatField(allow_null=True, help_text="what the ranking orders by: the score of the ranking the CLIP's "
+                               "profile measured on this backend (the demo CLIP on Atelier's DALL·E: the margin over "
+                               "the prompt's closest contradiction); null where candidates are ranked by the cosine"),
     "rank": s.IntegerField(allow_null=True, help_text="1..keep when kept"),
     "width": s.IntegerField(), "height": s.IntegerField(), "image_url": s.CharField()})
 

@@ -8,19 +8,14 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 
-from atelier.jobs import services as jobs_services
-from atelier.jobs.dispatch import enqueue
-from atelier.jobs.models import Job
-from atelier.library import permissions
-from atelier.library.ingest import Rejected, ingest_one, start_processing_job
-from atelier.library.services import InvalidInput, PermissionDenied, clean_text
-from atelier.pluginhost.discovery import plugin_setting
-from plugins.generation.backends import Readiness, SamplingSettings
+from atelier.plugin_api import (InvalidInput, Job, PermissionDenied, Rejected, can_edit, clean_text, worker_engine,
+                                create_job, do_set_progress, enqueue, first_by_name, ingest_one, is_cancelled,
+                                plugin_setting, start_processing_job)
+from plugins.generation.backends import SamplingSettings
 from plugins.generation.models import Candidate, Generation, Provenance
 from plugins.generation.plugin import PLUGIN
 
@@ -42,9 +37,7 @@ def setting(key: str):
 # ------------------------------------------------------------------------------ backends
 def backends() -> dict:
     """name -> backend, from every plugin (this one included) through the hook."""
-    from atelier.pluginhost.manager import generation_backends
-
-    return generation_backends()
+    return first_by_name("register_generation_backends", lambda result: ((b.name, b) for b in result or []))
 
 
 def backend_statuses() -> list[dict]:
@@ -52,7 +45,7 @@ def backend_statuses() -> list[dict]:
     for name, backend in backends().items():
         ready = backend.readiness()
         out.append({"name": name, "label": getattr(backend, "label", name), "ready": bool(ready),
-                    "reason": ready.reason if isinstance(ready, Readiness) else "",
+                    "reason": getattr(ready, "reason", ""),
                     "supports": sorted(getattr(backend, "supports", ())),
                     "default": name == setting("default_backend")})
     return out
@@ -69,8 +62,6 @@ def ready_backend(name: str):
 
 
 def clip_engine():
-    from atelier.embeddings.services import worker_engine
-
     return worker_engine()
 
 
@@ -182,7 +173,7 @@ def start_generations(*, user, requests: list[GenerationRequest], batch: str = "
     _check_queue_room(user, len(requests))
     created = []
     for request in requests:
-        job = jobs_services.create_job(owner=user, kind=JOB_KIND, total=request.candidates,
+        job = create_job(owner=user, kind=JOB_KIND, total=request.candidates,
                                        message="waiting in your queue")
         generation = Generation.objects.create(owner=user, job=job, batch=batch[:64], **asdict(request))
         Job.objects.filter(pk=job.pk).update(params={"generation": generation.pk})
@@ -210,7 +201,7 @@ def dispatch_pending(user_id: int) -> int:
             return 0
         for generation in mine.filter(dispatched=False).order_by("created_at", "id")[:free]:
             Generation.objects.filter(pk=generation.pk).update(dispatched=True)
-            jobs_services.do_set_progress(job_id=generation.job_id, done=0, message="queued for a worker")
+            do_set_progress(job_id=generation.job_id, done=0, message="queued for a worker")
             enqueue(generate, job_id=generation.job_id)
             sent += 1
     return sent
@@ -239,7 +230,7 @@ def run_generation_step(job: Job, deadline: float):
     Progress comes from the candidate rows, so a re-delivered step redoes nothing."""
     from ml_core.rerank import score_candidates
 
-    from atelier.jobs.runner import Step
+    from atelier.plugin_api import Step
 
     generation = Generation.objects.get(pk=job.params["generation"])
     backend = ready_backend(generation.backend)
@@ -256,27 +247,30 @@ def run_generation_step(job: Job, deadline: float):
             return
         last_preview[0] = time.monotonic()
         Generation.objects.filter(pk=generation.pk).update(preview_png=sprite(images), preview_first=first)
-        jobs_services.do_set_progress(job_id=job.pk, done=done, message=f"sampling candidates {first + 1}–{first + len(images)}")
+        do_set_progress(job_id=job.pk, done=done, message=f"sampling candidates {first + 1}–{first + len(images)}")
 
-    while done < total and not jobs_services.is_cancelled(job.pk):   # at least one batch per step
+    while done < total and not is_cancelled(job.pk):   # at least one batch per step
         count = min(batch_size, total - done)
         started = time.perf_counter()
         produced = list(backend.generate(generation.prompt, count=count, seed=generation.seed, first=done,
                                          settings=SamplingSettings(generation.temperature, generation.top_k, generation.top_p),
                                          on_preview=on_preview))
         sampled = time.perf_counter()
-        scores, rank_scores = score_candidates(engine, generation.prompt, [c.image for c in produced])
+        scores, rank_scores = score_candidates(engine, generation.prompt, [c.image for c in produced],
+                                               backend=generation.backend)
+        if engine.profile.ranking_for(generation.backend).method == "cosine":
+            rank_scores = [None] * len(produced)   # ranked by the cosine itself: stored once
         scored = time.perf_counter()
         with transaction.atomic():
             Candidate.objects.bulk_create([
                 Candidate(generation=generation, index=c.index, seed=c.seed, png=png_bytes(c.image),
-                          width=c.image.width, height=c.image.height, score=float(s), rank_score=float(r))
+                          width=c.image.width, height=c.image.height, score=float(s), rank_score=None if r is None else float(r))
                 for c, s, r in zip(produced, scores, rank_scores)])
             Generation.objects.filter(pk=generation.pk).update(
                 sample_seconds=F("sample_seconds") + (sampled - started),
                 rerank_seconds=F("rerank_seconds") + (scored - sampled), preview_png=None)
         done += len(produced)
-        jobs_services.do_set_progress(job_id=job.pk, done=done, message=f"sampled and scored {done}/{total}")
+        do_set_progress(job_id=job.pk, done=done, message=f"sampled and scored {done}/{total}")
         if time.monotonic() >= deadline:
             break
     if done < total:
@@ -287,7 +281,8 @@ def run_generation_step(job: Job, deadline: float):
 
 
 def ranking_score(candidate: Candidate) -> float:
-    """What the reranker orders by: the calibrated score, or the cosine on older candidates."""
+    """What the reranker orders by: the profile's ranking score, or the cosine where the CLIP's
+    profile has no ranking measured on the candidate's backend."""
     return candidate.score if candidate.rank_score is None else candidate.rank_score
 
 
@@ -314,7 +309,7 @@ def save_to_collection(*, user, generation: Generation, indices: list[int], coll
     any photo) with their provenance. All or nothing."""
     if generation.owner_id != user.pk:
         raise PermissionDenied("only the creator of a generation can save its images")
-    if not permissions.can_edit(user, collection):
+    if not can_edit(user, collection):
         raise PermissionDenied(f"you cannot add photos to collection {collection.name!r}")
     if not isinstance(indices, list) or not indices or not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
         raise InvalidInput("candidates: a non-empty list of candidate indices")

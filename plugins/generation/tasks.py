@@ -1,5 +1,5 @@
 """The generation job on the gpu queue (the work itself is in services.run_generation_step)."""
-from atelier.jobs.runner import Step, job_task
+from atelier.plugin_api import Step, job_task
 from plugins.generation import services
 
 

@@ -2,14 +2,14 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from atelier.library import permissions
+from atelier.plugin_api import can_edit, visible_collections
 from plugins.generation import services
 
 
 @login_required
 def studio(request):
     services.dispatch_pending(request.user.pk)
-    editable = [c for c in permissions.visible_collections(request.user).order_by("name") if permissions.can_edit(request.user, c)]
+    editable = [c for c in visible_collections(request.user).order_by("name") if can_edit(request.user, c)]
     return render(request, "generation/studio.html", {
         "backends": services.backend_statuses(),
         "collections": editable,

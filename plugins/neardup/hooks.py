@@ -2,7 +2,7 @@
 from django.urls import reverse
 from django.utils.html import format_html
 
-from atelier.pluginhost.hookspecs import hookimpl
+from atelier.plugin_api import hookimpl
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-from atelier.pluginhost.discovery import PluginInfo
+from atelier.plugin_api import PluginInfo
 
 PLUGIN = PluginInfo(
     name="neardup",

@@ -10,13 +10,8 @@ import time
 import numpy as np
 from django.db import transaction
 
-from atelier.embeddings.services import model_status, stored_vectors
-from atelier.jobs.dispatch import enqueue
-from atelier.jobs.models import Job
-from atelier.jobs.services import create_job
-from atelier.library import permissions
-from atelier.library.services import InvalidInput, PermissionDenied
-from atelier.pluginhost.discovery import plugin_setting
+from atelier.plugin_api import (InvalidInput, Job, PermissionDenied, can_edit, create_job, enqueue, model_status,
+                                plugin_setting, stored_vectors)
 from ml_core.index import VectorIndex
 from plugins.neardup.models import NearDupScan
 from plugins.neardup.plugin import PLUGIN
@@ -48,7 +43,7 @@ def latest_scan(collection) -> NearDupScan | None:
 
 def start_scan(*, user, collection, threshold) -> NearDupScan:
     """Starts a scan (collection editors), or returns the one already running at that threshold."""
-    if not permissions.can_edit(user, collection):
+    if not can_edit(user, collection):
         raise PermissionDenied("only the collection's editors may start a near-duplicate scan")
     threshold = check_threshold(threshold)
     status = model_status()

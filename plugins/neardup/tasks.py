@@ -1,5 +1,5 @@
 """The near-duplicate scan as a job task (resumable steps: services.scan_step)."""
-from atelier.jobs.runner import Step, job_task
+from atelier.plugin_api import Step, job_task
 from plugins.neardup import services
 from plugins.neardup.models import NearDupScan
 

@@ -2,10 +2,7 @@
 from django.http import Http404
 from django.shortcuts import redirect, render
 
-from atelier.library import permissions
-from atelier.library.models import Photo
-from atelier.library.selectors import access_collection
-from atelier.library.services import InvalidInput, PermissionDenied
+from atelier.plugin_api import InvalidInput, PermissionDenied, Photo, access_collection, can_edit
 from plugins.neardup import services
 
 
@@ -26,6 +23,6 @@ def groups_page(request, collection_id: int):
     photos = Photo.objects.in_bulk([pid for g in groups for pid in g])
     return render(request, "neardup/groups.html", {
         "collection": collection, "threshold": threshold, "error": error, "scan": scan,
-        "can_scan": permissions.can_edit(request.user, collection),
+        "can_scan": can_edit(request.user, collection),
         "groups": [[photos[pid] for pid in g if pid in photos] for g in groups],
     }, status=400 if error else 200)

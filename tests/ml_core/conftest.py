@@ -100,3 +100,15 @@ def make_photo():
 @pytest.fixture(scope="session")
 def to_jpeg():
     return jpeg_bytes
+
+
+@pytest.fixture
+def ml_config():
+    """``ml_config(field=value, ...)`` changes ml_core's configuration for one test."""
+    from dataclasses import replace
+
+    from ml_core.config import configure, current_config
+
+    previous = current_config()
+    yield lambda **changes: configure(replace(current_config(), **changes))
+    configure(previous)

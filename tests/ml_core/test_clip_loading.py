@@ -134,8 +134,8 @@ def demo(tmp_path_factory, photo):
     return {"model": model, "cfg": cfg, "root": root, "expected": _expected(model, DEMO_ARCH, photo)}
 
 
-def test_demo_not_ready_names_training_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("ATELIER_CLIP_DEMO_DIR", str(tmp_path / "absent"))
+def test_demo_not_ready_names_training_command(tmp_path, ml_config):
+    ml_config(demo_weights_dir=tmp_path / "absent")
     with pytest.raises(ModelNotReadyError) as info:
         create_engine("demo")
     assert "python -m ml_core.train clip" in str(info.value)
@@ -145,10 +145,10 @@ def test_demo_not_ready_names_training_command(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("safetensors", [True, False])
-def test_demo_folder_from_save_pretrained(demo, photo, monkeypatch, safetensors):
+def test_demo_folder_from_save_pretrained(demo, photo, ml_config, safetensors):
     folder = demo["root"] / f"demo-{safetensors}"
     weights = save_pretrained(demo["model"], folder, model_cfg=demo["cfg"], safetensors=safetensors)
-    monkeypatch.setenv("ATELIER_CLIP_DEMO_DIR", str(folder))
+    ml_config(demo_weights_dir=folder)
     engine = create_engine("demo")
     assert engine.model_id.startswith("demo:") and engine.weights_path == weights
     assert model_status("demo").model_id == engine.model_id

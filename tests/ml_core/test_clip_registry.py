@@ -44,8 +44,17 @@ def test_bad_specs_explain_themselves(spec, fragment):
     assert fragment in str(info.value)
 
 
-def test_default_comes_from_environment(monkeypatch):
-    monkeypatch.delenv("ATELIER_CLIP_MODEL", raising=False)
-    assert configured_spec() == "demo" and resolve_model_spec().kind == "demo"
+def test_default_comes_from_the_configuration_never_the_environment(monkeypatch, ml_config):
+    from ml_core.config import config_from_env
+
     monkeypatch.setenv("ATELIER_CLIP_MODEL", "ViT-B-32/openai")
+    assert configured_spec() == "demo" and resolve_model_spec().kind == "demo"   # ml_core reads no env
+    ml_config(clip_model="ViT-B-32/openai")
     assert resolve_model_spec().canonical == "open_clip:ViT-B-32/openai"
+    monkeypatch.setenv("ATELIER_TORCH_THREADS", "3")
+    monkeypatch.setenv("ATELIER_CLIP_DEMO_DIR", "~/clip")
+    cli = config_from_env()   # what command-line entry points use
+    assert (cli.clip_model, cli.torch_threads, cli.demo_weights_dir.name) == ("ViT-B-32/openai", 3, "clip")
+    monkeypatch.setenv("ATELIER_TORCH_THREADS", "many")
+    with pytest.raises(ValueError, match="ATELIER_TORCH_THREADS"):
+        config_from_env()

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from ml_core.clip import get_engine
-from ml_core.rerank import (BANK_SIZE, caption_bank, calibrated_scores, clip_scores, image_vectors,
+from ml_core.rerank import (caption_bank, calibrated_scores, clip_scores, image_vectors,
                             prompt_contradictions, rank_scores, rerank, score_candidates, smoothed, to_pil)
 from ml_core.synth.captions import canonical_caption
+from ml_core.synth.profile import BANK_SIZE
 from ml_core.synth.render import render_batch
 from ml_core.synth.sampling import scene_at
 
@@ -30,10 +31,11 @@ def test_calibrated_score_subtracts_each_images_mean_cosine_to_the_bank():
     assert not np.allclose(got - raw, (got - raw)[0])   # the correction differs per image: it can reorder
 
 
-def test_the_demo_engine_calibrates_against_its_world_and_other_models_keep_raw_cosine():
+def test_the_demo_engine_calibrates_against_its_profiles_bank_and_other_models_keep_raw_cosine():
     demo = get_engine("demo")
     bank = caption_bank(demo)
     assert len(bank) == BANK_SIZE and len(set(bank)) > BANK_SIZE // 2
+    assert bank == list(demo.profile.ranking.caption_bank)
     other = get_engine("random:atelier-demo-clip")
     images = _images(3)
     assert caption_bank(other) is None
@@ -72,6 +74,16 @@ def test_prompts_outside_the_world_rank_by_the_calibrated_views_and_other_models
     assert prompt_contradictions(other, "a red circle on the left") == []
     cosine, ranking = score_candidates(other, "a red circle on the left", images)
     assert ranking == pytest.approx(cosine, abs=1e-6)
+
+
+def test_the_profiles_ranking_applies_only_to_the_backends_it_was_measured_on():
+    demo, images, prompt = get_engine("demo"), _images(4), "a red circle on the left"
+    assert demo.profile.ranking.backends == ("atelier-dalle",)
+    measured = score_candidates(demo, prompt, images, backend="atelier-dalle")
+    assert measured[1] == pytest.approx(rank_scores(demo, prompt, images), abs=1e-6)
+    cosine, ranking = score_candidates(demo, prompt, images, backend="min-dalle")   # real pictures
+    assert ranking == pytest.approx(cosine, abs=1e-6) and not np.allclose(measured[1], cosine)
+    assert prompt_contradictions(demo, prompt, backend="min-dalle") == [] and caption_bank(demo, "min-dalle") is None
 
 
 @pytest.mark.parametrize("radius", [1, 2])

@@ -40,7 +40,8 @@ def test_generate_samples_scores_ranks_and_records_everything(api, owner, django
     # the ranking score is rank_scores of the candidate's own PNG (contradiction margin on smoothed views), not its cosine
     best = Candidate.objects.get(generation_id=out["id"], index=out["results"][0]["index"])
     png = [Image.open(io.BytesIO(bytes(best.png)))]
-    assert best.rank_score == pytest.approx(float(rank_scores(services.clip_engine(), SMALL["prompt"], png)[0]), abs=2e-3)
+    assert best.rank_score == pytest.approx(float(rank_scores(services.clip_engine(), SMALL["prompt"], png,
+                                                              backend="atelier-dalle")[0]), abs=2e-3)
     assert abs(best.rank_score - float(calibrated_scores(services.clip_engine(), SMALL["prompt"], png)[0])) > 1e-4
     assert abs(best.rank_score - best.score) > 1e-3
     assert api.get(out["results"][0]["image_url"]).content[:8] == b"\x89PNG\r\n\x1a\n"
@@ -206,7 +207,7 @@ def test_min_dalle_readiness_names_the_missing_weights(monkeypatch, tmp_path):
     (tmp_path / "dalle_bart_mega").mkdir()
     (tmp_path / "dalle_bart_mega" / "vocab.json").write_text("{}")
     reason = backends.MinDalleBackend(tmp_path).readiness().reason
-    assert "merges.txt" in reason and "vqgan.detokenizer.pt" in reason and "vocab.json" not in reason
+    assert "merges.txt" in reason and "vqgan/detoker.pt" in reason and "vocab.json" not in reason
 
 
 def test_history_lists_newest_first_with_everything_to_restore(api, django_capture_on_commit_callbacks):

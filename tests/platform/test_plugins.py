@@ -14,21 +14,10 @@ from atelier.jobs.runner import job_task, Step
 from tests.helpers import api_for, image_bytes
 
 REPO = Path(__file__).resolve().parents[2]
-HOOKS = [name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "atelier_spec")]
+from plugins.generation import hookspecs as generation_hookspecs  # noqa: E402
 
-
-@pytest.fixture
-def extra_plugin():
-    """Registers a throwaway plugin object on the live manager for one test."""
-    registered = []
-
-    def add(obj, name):
-        manager.get_manager().register(obj, name=name)
-        registered.append(name)
-
-    yield add
-    for name in registered:
-        manager.get_manager().unregister(name=name)
+SPECS = (hookspecs, generation_hookspecs)   # the core's hooks, and the ones a plugin publishes
+HOOKS = [(specs, name) for specs in SPECS for name in dir(specs) if hasattr(getattr(specs, name), "atelier_spec")]
 
 
 def write_plugin(root: Path, folder: str, body: str):
@@ -86,6 +75,17 @@ def test_plugin_settings_come_from_env_with_defaults(monkeypatch):
     assert discovery.plugin_setting(PLUGIN, "threshold") == 0.9
 
 
+def test_a_setting_whose_default_is_none_keeps_the_value_and_a_bool_default_parses_it(monkeypatch):
+    info = discovery.PluginInfo(name="probe", version="1", api_version=1, app="probe",
+                                settings={"weights": None, "enabled": False, "batch": 16})
+    assert discovery.plugin_setting(info, "weights") is None
+    monkeypatch.setenv("ATELIER_PLUGIN_PROBE_WEIGHTS", "/models/min-dalle")
+    monkeypatch.setenv("ATELIER_PLUGIN_PROBE_ENABLED", "Yes")
+    monkeypatch.setenv("ATELIER_PLUGIN_PROBE_BATCH", "4")
+    assert discovery.plugin_setting(info, "weights") == "/models/min-dalle"
+    assert discovery.plugin_setting(info, "enabled") is True and discovery.plugin_setting(info, "batch") == 4
+
+
 @pytest.mark.django_db
 def test_staff_page_lists_plugins_and_problems(client, make_user, monkeypatch):
     monkeypatch.setattr(django_settings.ATELIER_PLUGINS, "problems", [("shiny", "needs Atelier plugin API 7, this Atelier has 1")])
@@ -130,7 +130,8 @@ def test_register_job_tasks_refuses_clashes_and_unknown_queues(extra_plugin):
 
     extra_plugin(Jobs(), "jobs-test")
     tasks = manager.job_tasks()
-    assert {k: v for k, v in tasks.items() if k.startswith("tests.") or k == "process_photos"} == {"tests.plugin_job": good}
+    assert {k: v for k, v in tasks.items() if k.startswith("tests.")} == {"tests.plugin_job": good}
+    assert tasks["process_photos"] is not clash and tasks["process_photos"].name == "atelier.process_photos"   # the core's wins
     assert tasks["generate"].queue_name == "gpu"   # the bundled generation plugin's
 
 
@@ -229,9 +230,20 @@ def test_register_generation_backends_by_unique_name(extra_plugin):
 
     extra_plugin(Gen(), "gen-test")
     extra_plugin(First(), "gen-first")   # registered last, called first by pluggy
-    found = manager.generation_backends()
+    from plugins.generation.services import backends
+
+    found = backends()
     assert {"big", "tiny", "atelier-dalle", "min-dalle"} <= set(found)
     assert found["tiny"] is first_tiny
+
+
+def test_register_hookspecs_lets_a_plugin_own_its_hooks_and_the_core_register_as_plugins():
+    pm = manager.get_manager()
+    assert "register_generation_backends" not in dir(hookspecs)   # the generation plugin's own hook
+    assert pm.hook.register_generation_backends.spec.namespace is generation_hookspecs
+    assert {"core.library", "core.search", "core.tagging"} <= {name for name, _ in pm.list_name_plugin()}
+    assert {"process_photos", "embed_photos", "tag_photos", "generate"} <= set(manager.job_tasks())
+    assert {"date_from", "date_to", "formats", "tags"} <= set(manager.search_filters())
 
 
 # -- the near-duplicates plugin ------------------------------------------------------------------
@@ -282,9 +294,9 @@ def _stripes():
 
 
 # -- meta ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_is_documented_and_tested(hook):
-    assert getattr(hookspecs, hook).__doc__, f"{hook} has no docstring in hookspecs.py"
+@pytest.mark.parametrize("specs, hook", HOOKS)
+def test_every_hook_is_documented_and_tested(specs, hook):
+    assert getattr(specs, hook).__doc__, f"{hook} has no docstring in {specs.__name__}"
     assert f"### {hook}\n" in (REPO / "docs" / "plugins.md").read_text(), f"{hook} has no section in docs/plugins.md"
     tests = [n.name for n in ast.walk(ast.parse(Path(__file__).read_text())) if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")]
     assert any(hook in name for name in tests), f"no test named after {hook}"

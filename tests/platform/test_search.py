@@ -79,15 +79,13 @@ def add_photos(collection, vectors, *, titles=None, formats=None, taken=None, mo
 
 
 @pytest.fixture
-def without_tag_filter():
-    """No `tags` filter registered (whatever the tagging app registered is put back afterwards)."""
-    from atelier.search import filters
+def without_tag_filter(extra_plugin):
+    """No `tags` filter: the tagging app's internal plugin is off the manager (put back afterwards)."""
+    from atelier.pluginhost import manager
 
-    previous = filters.unregister_filter("tags")
+    tagging = manager.get_manager().unregister(name="core.tagging")
     yield
-    filters.unregister_filter("tags")
-    if previous is not None:
-        filters.register_filter("tags")(previous)
+    manager.get_manager().register(tagging, name="core.tagging")
 
 
 def ids_of(results):
@@ -403,8 +401,8 @@ def test_near_duplicates_are_collapsed_into_the_best(owner, collection):
     assert results.duplicates == 1 and len(results.hits) == 5
 
 
-def test_filters_by_collection_date_format_and_a_registered_tag_filter(owner, without_tag_filter):
-    from atelier.search import filters
+def test_filters_by_collection_date_format_and_a_registered_tag_filter(owner, without_tag_filter, extra_plugin):
+    from atelier.pluginhost.hookspecs import hookimpl
 
     a = Collection.objects.create(owner=owner, name="A")
     b = Collection.objects.create(owner=owner, name="B")
@@ -418,18 +416,27 @@ def test_filters_by_collection_date_format_and_a_registered_tag_filter(owner, wi
     assert set(ids_of(window)) == {in_a[1], in_a[2]}
     with pytest.raises(SearchError, match="tags"):
         search_photos(user=owner, text="x", tags=["cat"])
-    filters.register_filter("tags")(lambda photos, names: photos.filter(pk=in_b[0]) if names == ["cat"] else photos.none())
+    class Tags:
+        @hookimpl
+        def register_search_filters(self):
+            return {"tags": lambda photos, names: photos.filter(pk=in_b[0]) if names == ["cat"] else photos.none()}
+
+    extra_plugin(Tags(), "tags-test")
     assert ids_of(search_photos(user=owner, text="x", tags=["cat"])) == [in_b[0]]
 
 
-def test_plugin_search_filters_narrow_results_through_the_api(owner, collection, monkeypatch):
-    from atelier.pluginhost import manager
+def test_plugin_search_filters_narrow_results_through_the_api(owner, collection, extra_plugin):
+    from atelier.pluginhost.hookspecs import hookimpl
 
     ids = add_photos(collection, random_vectors(6, seed=41), titles=["calm", "calm", "busy", "busy", "busy", "busy"])
-    monkeypatch.setattr(manager, "search_filters", lambda: {
-        "mood": lambda photos, values: photos.filter(title__in=values),
-        "formats": lambda photos, value: photos.none(),  # a clash with a core filter is ignored
-    })
+
+    class Mood:
+        @hookimpl
+        def register_search_filters(self):
+            return {"mood": lambda photos, values: photos.filter(title__in=values),
+                    "formats": lambda photos, value: photos.none()}   # a clash with a core filter is ignored
+
+    extra_plugin(Mood(), "mood-test")
     body = api_for(owner).get("/api/search/", {"q": "x", "mood": "calm"}).json()
     assert sorted(r["photo"]["id"] for r in body["results"]) == ids[:2]
     assert len(api_for(owner).get("/api/search/", {"q": "x", "filetype": "png"}).json()["results"]) == 6
@@ -490,11 +497,13 @@ def test_the_search_command_prints_a_table(owner, collection, capsys):
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)   # every thread has its own PostgreSQL connection
-def test_concurrent_searches_while_photos_arrive_and_leave(owner, collection, make_user):
+def test_concurrent_searches_while_photos_arrive_and_leave(owner, collection, make_user, settings):
     """One web process serves many requests at once: searches in 4 threads while photos are added
     and deleted never fail, never repeat a photo, never show another user's private photo, and the
     photos added meanwhile are found afterwards."""
     import threading
+
+    settings.ATELIER_SEARCH_MIN_SCORE = -1   # random vectors: every photo counts as a match here
 
     from django.db import connection
 
@@ -539,6 +548,40 @@ def test_concurrent_searches_while_photos_arrive_and_leave(owner, collection, ma
     assert not set(hits) - set(Photo.objects.values_list("pk", flat=True))   # nothing deleted is returned
 
 
+def test_a_query_naming_no_word_the_demo_model_knows_answers_no_good_match_and_says_why(owner, collection, settings, client):
+    from ml_core.clip import get_engine
+
+    settings.ATELIER_CLIP_MODEL = "demo"
+    embedding_services._status.cache_clear()
+    demo = get_engine("demo")
+    red = demo.encode_texts(["a red circle"])[0]
+    ids = add_photos(collection, [unit(red), *random_vectors(5, seed=41)], model_id=demo.model_id)
+    assert ids_of(search_photos(user=owner, text="a red circle", limit=1)) == [ids[0]]
+    unknown = search_photos(user=owner, text="a dog on the beach")
+    assert unknown.no_good_match and unknown.hits == []
+    assert "none of its words" in unknown.no_good_match_reason and "circle" in unknown.no_good_match_reason
+    body = api_for(owner).get("/api/search/", {"q": "quarterly revenue report"}).json()
+    assert body["no_good_match"] is True and "none of its words" in body["no_good_match_reason"]
+    client.force_login(owner)
+    assert "none of its words" in client.get("/search/", {"q": "the moon at night"}).content.decode()
+
+
+def test_a_model_without_a_calibrated_cutoff_gets_the_label_free_one(owner, collection):
+    from atelier.search import cutoffs
+
+    cutoffs.clear_cache()
+    red = unit(encode("red circle")[0])
+    library = random_vectors(160, seed=42)
+    few = add_photos(collection, [red])
+    assert search_photos(user=owner, text="red circle").cutoff is None, "too few photos for library moments"
+    ids = few + add_photos(collection, library)
+    results = search_photos(user=owner, text="red circle", limit=50)
+    stored = np.vstack([red, library]).astype(np.float16).astype(np.float32)
+    scores = (stored / np.linalg.norm(stored, axis=1, keepdims=True)) @ red
+    assert results.cutoff_kind == "label-free"
+    assert results.cutoff == pytest.approx(scores.mean() + 2.0 * scores.std(ddof=1), abs=2e-3)
+    assert ids_of(results)[0] == ids[0] and all(h.score >= results.cutoff for h in results.hits)
+    assert len(results.hits) == int((scores >= results.cutoff).sum()) < 20
 @faiss_only
 def test_reindex_and_index_status_commands(collection, capsys):
     import json

@@ -189,21 +189,17 @@ def test_reviews_of_a_global_tag_stay_in_their_collection(make_user, django_capt
     assert TagScoring.objects.get(tag=red, collection=mine).cutoff == pytest.approx(learned.value, abs=1e-6)
 
 
-def test_tags_search_filter_uses_accepted_tags(owner, collection, colour_photos):
+def test_tags_search_filter_uses_accepted_tags(owner, collection, colour_photos, settings):
     from atelier.search import filters
-    from atelier.tagging.receivers import by_tags, register_search_filter
+    from atelier.tagging.receivers import by_tags
 
     vocab = services.do_create_vocabulary(user=owner, collection=collection, name="v", tags=["Red"])
     services.do_add_photo_tag(user=owner, photo=colour_photos[0], tag=vocab.tags.get())
     assert list(by_tags(Photo.objects.all(), ["red"])) == [colour_photos[0]]
     assert not by_tags(Photo.objects.all(), "blue").exists()
-    registered = "tags" in filters.available_filters()
-    register_search_filter()
-    try:
-        assert list(filters.apply_filters(Photo.objects.all(), {"tags": ["red"]})) == [colour_photos[0]]
-    finally:
-        if not registered:
-            filters.unregister_filter("tags")
+    assert list(filters.apply_filters(Photo.objects.all(), {"tags": ["red"]})) == [colour_photos[0]]
+    settings.ATELIER_TAG_SEARCH_FILTER = False   # the tagging app's internal plugin then offers none
+    assert "tags" not in filters.available_filters()
 
 
 def test_uploaded_photos_get_suggestions_once_embedded(owner, collection, django_capture_on_commit_callbacks):

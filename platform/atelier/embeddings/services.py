@@ -31,15 +31,23 @@ def model_status():
     return _status(settings.ATELIER_CLIP_MODEL, time.monotonic() // 30)
 
 
-def worker_engine():
-    """The configured CLIP engine on the worker's device, with the device's batch size (one per process)."""
+class ModelChanged(RuntimeError):
+    """The configured CLIP model is no longer the one a job or its vectors were made with."""
+
+
+def worker_engine(*, expected_model_id: str | None = None):
+    """The configured CLIP engine on the worker's device, with the device's batch size (one per process).
+    With ``expected_model_id``: raises ``ModelChanged`` when the configured model is another one."""
     from ml_core.clip import get_engine
 
     from atelier.core.devices import batch_size_for, worker_device
 
     device = worker_device()
-    return get_engine(settings.ATELIER_CLIP_MODEL, device=device,
-                      batch_size=batch_size_for(device, override=settings.ATELIER_EMBED_BATCH))
+    engine = get_engine(settings.ATELIER_CLIP_MODEL, device=device,
+                        batch_size=batch_size_for(device, override=settings.ATELIER_EMBED_BATCH))
+    if expected_model_id is not None and engine.model_id != expected_model_id:
+        raise ModelChanged(f"the configured CLIP model is now {engine.model_id}, not {expected_model_id}")
+    return engine
 
 
 def photos_missing_embeddings(model_id: str, photos=None):

@@ -4,18 +4,17 @@ import time
 from django.conf import settings
 from django.db import transaction
 
-from atelier.embeddings.services import (embedding_scope, encode_batch, photos_missing_embeddings, store_batch,
-                                         worker_engine)
+from atelier.embeddings.services import (ModelChanged, embedding_scope, encode_batch, photos_missing_embeddings,
+                                         store_batch, worker_engine)
 from atelier.jobs.shards import ShardedJob, advance, sharded_job_task
 
 
 def engine_for(model_id_expected: str):
     """The process-wide engine on the worker's device (loaded once per process, not per task)."""
-    engine = worker_engine()
-    if engine.model_id != model_id_expected:
-        raise RuntimeError(f"the configured CLIP model is now {engine.model_id}, not {model_id_expected}: "
-                           "this job's photos will be embedded by a new job")
-    return engine
+    try:
+        return worker_engine(expected_model_id=model_id_expected)
+    except ModelChanged as exc:
+        raise ModelChanged(f"{exc}: this job's photos will be embedded by a new job") from None
 
 
 class EmbedPhotos(ShardedJob):

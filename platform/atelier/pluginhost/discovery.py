@@ -72,11 +72,14 @@ def discover(plugins_dir: Path, *, disabled: set[str]) -> Discovery:
 
 
 def plugin_setting(info: PluginInfo, key: str):
-    """A plugin's setting: ATELIER_PLUGIN_<NAME>_<KEY> from the environment, else its default."""
+    """A plugin's setting: ATELIER_PLUGIN_<NAME>_<KEY> from the environment, else its default. The
+    value takes the default's type (bool from 1/true/yes); a default of None gives the raw string."""
     import os
 
     raw = os.environ.get(f"ATELIER_PLUGIN_{info.name.upper()}_{key.upper()}")
     default = info.settings.get(key)
-    if raw is None:
-        return default
-    return type(default)(raw) if default is not None and not isinstance(default, bool) else raw.lower() in {"1", "true", "yes"}
+    if raw is None or default is None:
+        return default if raw is None else raw
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes"}
+    return type(default)(raw)

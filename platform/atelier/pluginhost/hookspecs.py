@@ -1,6 +1,8 @@
 """Atelier's hook specifications: what a plugin may contribute. Keep this list short.
 
-Plugins return data and the host acts on it (and checks for clashes). Every hook is optional;
+Plugins return data and the host acts on it (and checks for clashes). The core's own features
+implement these hooks too, as internal plugins (`CORE_PLUGINS` in manager.py); a plugin may publish
+hooks of its own (`register_hookspecs`, as the generation plugin does). Every hook is optional;
 pluggy lets a hookimpl take only the arguments it needs, so new arguments never break plugins.
 Each hook here has a section in docs/plugins.md and a test (a meta-test checks both).
 """
@@ -51,6 +53,5 @@ def register_search_filters():
 
 
 @hookspec
-def register_generation_backends():
-    """Return a list of generation backends: objects with `name`, `label`, `supports`, `readiness()`,
-    `model_version()` and `generate(prompt, *, count, seed, first, settings, on_preview)` (docs/plugins.md)."""
+def register_hookspecs():
+    """Return a list of modules of hook specifications that other plugins may implement (the host adds them)."""

@@ -8,8 +8,10 @@ from django.conf import settings
 from atelier.pluginhost import hookspecs
 
 log = logging.getLogger("atelier.plugins")
-CORE_JOB_KINDS = {"process_photos", "embed_photos", "tag_photos"}
 QUEUES = {"gpu", "io"}
+# The core's features, registered as internal plugins on the same hooks; they win every clash.
+CORE_PLUGINS = {"core.library": "atelier.library.hooks", "core.search": "atelier.search.hooks",
+                "core.tagging": "atelier.tagging.hooks"}
 
 _manager: pluggy.PluginManager | None = None
 
@@ -24,6 +26,8 @@ def get_manager() -> pluggy.PluginManager:
 def build_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager("atelier")
     pm.add_hookspecs(hookspecs)
+    for name, module in CORE_PLUGINS.items():
+        pm.register(importlib.import_module(module), name=name)
     for info in settings.ATELIER_PLUGINS.loaded:
         try:
             pm.register(importlib.import_module(f"{info.app}.hooks"), name=info.name)
@@ -32,6 +36,9 @@ def build_manager() -> pluggy.PluginManager:
                 _report(info.name, exc)
         except Exception as exc:  # noqa: BLE001
             _report(info.name, exc)
+    for specs in pm.hook.register_hookspecs():
+        for module in specs or []:
+            pm.add_hookspecs(module)
     return pm
 
 
@@ -54,40 +61,45 @@ def page_panels(page: str, request, context) -> list[str]:
     return [html for result in get_manager().hook.extra_page_panels(page=page, request=request, context=context) for html in (result or [])]
 
 
+def contributions(hook_name: str, **kwargs):
+    """(plugin name, result) of every implementation of a hook: the core's first, then plugins' in
+    pluggy's calling order (the last registered first), so "the first one wins" lets the core win."""
+    impls = list(reversed(getattr(get_manager().hook, hook_name).get_hookimpls()))
+    for impl in sorted(impls, key=lambda i: i.plugin_name not in CORE_PLUGINS):
+        yield impl.plugin_name, impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
+
+
 def job_tasks() -> dict:
-    """kind -> task for plugin tasks; refuses a task that takes a core kind or an unknown queue."""
+    """kind -> task, the core's and plugins'; refuses a task that takes a kind already registered
+    (the core's win) or names an unknown queue."""
     tasks = {}
-    for result in get_manager().hook.register_job_tasks():
+    for plugin, result in contributions("register_job_tasks"):
         for task in result or []:
-            if task.kind in CORE_JOB_KINDS or task.kind in tasks:
-                log.error("plugin job kind %r clashes with an existing one: ignored", task.kind)
+            if task.kind in tasks:
+                log.error("plugin %s: job kind %r clashes with an existing one: ignored", plugin, task.kind)
             elif task.queue_name not in QUEUES:
-                log.error("plugin job kind %r names queue %r (use gpu or io): ignored", task.kind, task.queue_name)
+                log.error("plugin %s: job kind %r names queue %r (use gpu or io): ignored", plugin, task.kind, task.queue_name)
             else:
                 tasks[task.kind] = task
     return tasks
 
 
 def search_filters() -> dict:
-    filters = {}
-    for result in get_manager().hook.register_search_filters():
-        for name, fn in (result or {}).items():
-            if name in filters:
-                log.error("search filter %r registered twice: the first one is kept", name)
-            else:
-                filters[name] = fn
-    return filters
+    """name -> filter function, the core's and plugins'; the first of a clash is kept (the core's win)."""
+    return first_by_name("register_search_filters", lambda result: (result or {}).items())
 
 
-def generation_backends() -> dict:
-    backends = {}
-    for result in get_manager().hook.register_generation_backends():
-        for backend in result or []:
-            if backend.name in backends:
-                log.error("generation backend %r registered twice: the first one is kept", backend.name)
+def first_by_name(hook_name: str, items) -> dict:
+    """name -> contribution over every implementation of `hook_name` (`items(result)` yields
+    (name, value) pairs); a name given twice keeps the first and logs the clash."""
+    found = {}
+    for plugin, result in contributions(hook_name):
+        for name, value in items(result):
+            if name in found:
+                log.error("plugin %s: %s %r registered twice: the first one is kept", plugin, hook_name, name)
             else:
-                backends[backend.name] = backend
-    return backends
+                found[name] = value
+    return found
 
 
 def notify(event: str, **kwargs) -> None:

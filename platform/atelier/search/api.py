@@ -57,6 +57,7 @@ def results_json(results: SearchResults, request) -> dict:
                     for p, h in zip(photos, results.hits)],
         "took_ms": round(results.took_ms, 2),
         "no_good_match": results.no_good_match,
+        "no_good_match_reason": results.no_good_match_reason,
         "duplicates": results.duplicates,
         "has_more": results.has_more,
         "model_id": results.model_id,

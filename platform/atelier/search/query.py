@@ -6,8 +6,9 @@
     a dog on the beach    one phrase (words are not split: CLIP reads phrases)
 
 Terms are split at ``+`` and before a ``-`` that starts a word; ``:number`` at a term's end sets
-its weight (default 1; a ``-`` term defaults to ``-NEGATIVE_WEIGHT``). The query vector is the
-normalised weighted sum of the terms' unit text embeddings.
+its weight (default 1; a ``-`` term defaults to minus the model profile's ``search.negative_weight``,
+ml_core.clip.profile, 0.5 unless a profile sets it). The query vector is the normalised weighted
+sum of the terms' unit text embeddings.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NEGATIVE_WEIGHT = 0.5  # measured: -1 overshoots into "anything unlike X"; 0.5 demotes X and keeps the rest
+from ml_core.clip.profile import DEFAULT_NEGATIVE_WEIGHT
+
 MAX_TERMS = 16
 _WEIGHT = re.compile(r"^(?P<text>.*?):(?P<w>[+-]?\d+(?:\.\d+)?)$")
 _NEG_SPLIT = re.compile(r"(?:^|\s)-(?=\S)")
@@ -32,12 +34,12 @@ class Term:
     weight: float
 
 
-def parse_query(text: str) -> list[Term]:
+def parse_query(text: str, *, negative_weight: float = DEFAULT_NEGATIVE_WEIGHT) -> list[Term]:
     terms: list[Term] = []
     for chunk in text.split("+"):
         pieces = _NEG_SPLIT.split(chunk)
         for i, piece in enumerate(pieces):
-            term = _term(piece, negative=i > 0)
+            term = _term(piece, negative_weight if i > 0 else None)
             if term is not None:
                 terms.append(term)
     if not terms:
@@ -49,11 +51,13 @@ def parse_query(text: str) -> list[Term]:
     return terms
 
 
-def _term(piece: str, negative: bool) -> Term | None:
+def _term(piece: str, negative_weight: float | None) -> Term | None:
+    """`negative_weight`: None for a positive term, else the default weight of a ``-`` term."""
     piece = " ".join(piece.split())
     if not piece:
         return None
-    weight = -NEGATIVE_WEIGHT if negative else 1.0
+    negative = negative_weight is not None
+    weight = -negative_weight if negative else 1.0
     match = _WEIGHT.match(piece)
     if match:
         piece = match["text"].strip()

@@ -25,7 +25,7 @@ from django.db.models import OuterRef, Subquery
 from PIL import Image
 
 from atelier.embeddings.models import PhotoEmbedding
-from atelier.embeddings.services import model_status
+from atelier.embeddings.services import model_status, worker_engine
 from atelier.library import image_gate
 from atelier.library.models import Photo
 from atelier.library.permissions import visible_collections
@@ -76,6 +76,8 @@ class SearchResults:
     duplicates: int = 0
     model_id: str = ""
     cutoff: float | None = None
+    cutoff_kind: str = ""            # "setting", "calibrated", "label-free" (search/cutoffs.py)
+    no_good_match_reason: str = ""   # set when the answer is "no good match"
     terms: list = field(default_factory=list)
     has_more: bool = False
 
@@ -93,16 +95,23 @@ def search_photos(*, user, text: str | None = None, image=None, similar_to: int 
     collection_ids = _collection_ids(user, collections)
     extra = {**(extra_filters or {}), "date_from": date_from, "date_to": date_to, "formats": formats, "tags": tags}
     allow, photos = _allowed(collection_ids, extra)
-    cutoff = cutoffs.text_cutoff(model_id) if text is not None else None
+    unknown = _unknown_words(text)
+    if unknown:
+        return SearchResults(hits=[], took_ms=(time.perf_counter() - started) * 1000, no_good_match=True,
+                             model_id=model_id, terms=terms, no_good_match_reason=unknown)
+    cutoff = cutoffs.text_cutoff(_engine().profile, model_id, vector, allow.ids) if text is not None else None
     window = DATE_SORT_WINDOW if sort == "date" else offset + limit
-    ranked, dups, exhausted = _rank(model_id, vector, allow, window, exclude=exclude, cutoff=cutoff,
-                                    keyword_ids=_keywords(photos, terms, allow), negatives=_negatives(terms, cutoff))
+    cutoff_value = None if cutoff is None else cutoff.value
+    ranked, dups, exhausted = _rank(model_id, vector, allow, window, exclude=exclude, cutoff=cutoff_value,
+                                    keyword_ids=_keywords(photos, terms, allow), negatives=_negatives(terms, cutoff_value))
     no_good = cutoff is not None and not ranked
     if sort == "date":
         ranked.sort(key=lambda h: (h.photo.taken_at or h.photo.created_at, h.photo.pk), reverse=True)
     page = ranked[offset:offset + limit]
     return SearchResults(hits=page, took_ms=(time.perf_counter() - started) * 1000, no_good_match=no_good,
-                         duplicates=dups, model_id=model_id, cutoff=cutoff, terms=terms,
+                         duplicates=dups, model_id=model_id, terms=terms,
+                         cutoff=None if cutoff is None else cutoff.value, cutoff_kind=cutoff.kind if cutoff else "",
+                         no_good_match_reason=f"no photo reaches the {cutoff.kind} relevance cutoff" if no_good else "",
                          has_more=len(ranked) > offset + limit or (not exhausted and len(page) == limit))
 
 
@@ -124,9 +133,18 @@ def _model_id() -> str:
 
 
 def _engine():
-    from atelier.embeddings.services import worker_engine
-
     return worker_engine()  # the same engine as the in-process worker's: one model in memory
+
+
+def _unknown_words(text: str | None) -> str:
+    """Why a text query cannot match: it names none of the words the model knows (its profile's
+    `known_words`; models without the list know every word)."""
+    profile = _engine().profile if text is not None else None
+    if profile is None or not profile.unknown_query(text):
+        return ""
+    name = profile.labels.get("name", "the CLIP model")
+    return (f"{name} was trained on a closed vocabulary and the query uses none of its words "
+            f"(it knows {profile.known_words_hint()})")
 
 
 def _query_vector(*, user, model_id, text, image, similar_to):
@@ -154,8 +172,9 @@ def _text_vector(text: str):
     if len(text) > MAX_QUERY_CHARS:
         raise SearchError(f"q: at most {MAX_QUERY_CHARS} characters")
     try:
-        terms = query.parse_query(text)
-        vectors = _engine().encode_texts([t.text for t in terms])
+        engine = _engine()
+        terms = query.parse_query(text, negative_weight=engine.profile.negative_weight)
+        vectors = engine.encode_texts([t.text for t in terms])
         return query.combine(terms, vectors), terms
     except query.QueryError as exc:
         raise SearchError(str(exc)) from None

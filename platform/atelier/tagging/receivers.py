@@ -1,4 +1,4 @@
-"""New photos are tagged as soon as they are embedded; the `tags` search filter (registered by ready())."""
+"""New photos are tagged as soon as they are embedded; the `tags` search filter (registered by hooks.py)."""
 import logging
 
 from django.conf import settings
@@ -34,11 +34,3 @@ def by_tags(photos, names):
         match |= Q(tag__name__iexact=str(name).strip())
     # A semi-join (no DISTINCT over the photos): the timeline keeps walking its sort index.
     return photos.filter(id__in=PhotoTag.objects.filter(match, state="accepted").values("photo_id"))
-
-
-def register_search_filter() -> None:
-    """Adds `tags` to the search filters (atelier.search.filters.register_filter)."""
-    from atelier.search.filters import available_filters, register_filter
-
-    if "tags" not in available_filters():
-        register_filter("tags")(by_tags)

@@ -217,12 +217,12 @@ def current_model_id() -> str:
 
 
 def _engine(model_id: str):
-    from atelier.embeddings.services import worker_engine
+    from atelier.embeddings.services import ModelChanged, worker_engine
 
-    engine = worker_engine()
-    if engine.model_id != model_id:
-        raise TaggingUnavailable(f"the configured CLIP model is now {engine.model_id}, not {model_id}")
-    return engine
+    try:
+        return worker_engine(expected_model_id=model_id)
+    except ModelChanged as exc:
+        raise TaggingUnavailable(str(exc)) from None
 
 
 def vocabulary_matrix(vocabulary: Vocabulary, tags: list[Tag], model_id: str) -> np.ndarray:

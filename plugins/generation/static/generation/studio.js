@@ -68,7 +68,7 @@ function tile(c, g) {
   caption.textContent = `#${c.index} · CLIP ${c.score.toFixed(3)}`;
   caption.title = `CLIP score ${c.score.toFixed(3)}: cosine similarity of the picture to the prompt (the photo page shows the same)`
     + (c.rank_score === null || c.rank_score === undefined ? ""
-      : `; ranking score ${c.rank_score.toFixed(3)}: how much better CLIP finds the picture matches the prompt than the prompt's closest contradiction (another colour, shape, count, place), which chooses the ones kept`);
+      : `; ranking score ${c.rank_score.toFixed(3)}: the ranking the CLIP model's profile measured for this backend, which chooses the ones kept`);
   const badge = el.querySelector(".rank");
   badge.hidden = !c.rank;
   badge.textContent = c.rank || "";

@@ -23,7 +23,7 @@ class Command(BaseCommand):
         except (SearchError, SearchNotFound, SearchUnavailable) as exc:
             raise CommandError(str(exc)) from None
         if results.no_good_match:
-            self.stdout.write(f"no good match for {text!r} (cutoff {results.cutoff:.3f})")
+            self.stdout.write(f"no good match for {text!r}: {results.no_good_match_reason}")
             return
         rows = [(str(h.photo.pk), f"{h.score:.3f}" + (" *" if h.keyword else ""), str(h.photo.collection_id),
                  h.photo.title or h.photo.filename) for h in results.hits]
