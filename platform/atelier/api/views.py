@@ -164,7 +164,7 @@ class PhotoViewSet(ViewSet):
         OpenApiParameter("collection", int, description="only this collection's photos"),
         OpenApiParameter("sort", str, enum=[*timeline.SORTS], description="taken (EXIF date, else added; default), added or title"),
         OpenApiParameter("cursor", str, description="the `next_cursor` of the previous page"),
-        OpenApiParameter("limit", int, description=f"photos per page, 1-{timeline.MAX_LIMIT} (default {timeline.DEFAULT_LIMIT})"),
+        OpenApiParameter("limit", int, description=f"photos per page, 1 to ATELIER_API_MAX_PAGE (default {timeline.DEFAULT_LIMIT})"),
         OpenApiParameter("tag", str, many=True, description="only photos with any of these accepted tags"),
     ], responses=s.PhotoPageSerializer)
     def list(self, request):

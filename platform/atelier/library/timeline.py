@@ -12,14 +12,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from django.conf import settings
 from django.db.models import CharField, Count, F, Func, Q
 
 # sort name -> (column, newest/last first?)
 SORTS = {"taken": ("shown_at", True), "added": ("created_at", True), "title": ("sort_title", False)}
 DATE_SORTS = ("taken", "added")
 DEFAULT_SORT = "taken"
-DEFAULT_LIMIT = 100
-MAX_LIMIT = 500
+DEFAULT_LIMIT = 100  # the page size cap is the API's: settings.ATELIER_API_MAX_PAGE
 
 
 class InvalidPaging(ValueError):
@@ -40,14 +40,15 @@ def check_sort(sort: str | None) -> str:
 
 
 def check_limit(value, default: int = DEFAULT_LIMIT) -> int:
+    cap = settings.ATELIER_API_MAX_PAGE
     if value in (None, ""):
-        return default
+        return min(default, cap)
     try:
         limit = int(value)
     except (TypeError, ValueError):
         raise InvalidPaging(f"limit: must be an integer, got {str(value)[:40]!r}") from None
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidPaging(f"limit: must be between 1 and {MAX_LIMIT}")
+    if not 1 <= limit <= cap:
+        raise InvalidPaging(f"limit: must be between 1 and {cap}")
     return limit
 
 
