@@ -55,3 +55,14 @@ class AutoSchema(SpectacularAutoSchema):
             responses.setdefault(str(code), {"description": REASONS[code],
                                              "content": {"application/json": {"schema": component.ref}}})
         return operation
+
+    def _is_list_view(self, serializer=None):
+        """A serializer marked `describes_a_page` is the whole answer of a list action (a cursor page
+        object), not one item of an array."""
+        main = serializer if serializer is not None else self.get_response_serializers()
+        if isinstance(main, dict) and main:
+            main = {str(code): s for code, s in main.items()}
+            main = main[min(main)]
+        if getattr(main, "describes_a_page", False):
+            return False
+        return super()._is_list_view(serializer)

@@ -55,6 +55,7 @@ class PhotoUpdateSerializer(serializers.Serializer):
 
 class PhotoPageSerializer(serializers.Serializer):
     """One page of GET /api/photos/ (documentation of the response shape)."""
+    describes_a_page = True  # the schema shows it as the answer itself, not an array of it
     count = serializers.IntegerField(allow_null=True, help_text="how many photos the list holds (first page only)")
     next = serializers.URLField(allow_null=True)
     next_cursor = serializers.CharField(allow_null=True)
