@@ -295,7 +295,7 @@ def test_dalle_backend_samples_with_the_weights_recommended_settings():
     from ml_core.dalle import load_dalle
     from plugins.generation.backends import AtelierDalleBackend, SamplingSettings
 
-    shipped_cond = 2.0   # the guidance config.json recommends (docs/ml/dalle.md, seventh session)
+    shipped_cond = 2.0   # the guidance config.json recommends (docs/ml/dalle.md)
     dalle = load_dalle()
     assert dalle.sampling == {"temperature": 1.0, "top_k": 16, "cond_scale": shipped_cond}
     backend = AtelierDalleBackend()
