@@ -12,7 +12,14 @@ from plugins.generation import backends
 from plugins.generation.models import Candidate, Generation
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.timeout(1800)]
-min_dalle = pytest.importorskip("min_dalle")
+# Importing min-dalle turns off autograd and sets the thread count for the whole process: keep them
+# as they were, or every test collected after this module would train without gradients.
+_grad, _threads = torch.is_grad_enabled(), torch.get_num_threads()
+try:
+    min_dalle = pytest.importorskip("min_dalle")
+finally:
+    torch.set_grad_enabled(_grad)
+    torch.set_num_threads(_threads)
 
 # DALL·E Mini as min-dalle builds it (MinDalle.__init__ with is_mega=False).
 MINI = dict(attention_head_count=16, embed_count=1024, glu_embed_count=2730, layer_count=12)

@@ -166,7 +166,7 @@ class PhotoViewSet(ViewSet):
         OpenApiParameter("cursor", str, description="the `next_cursor` of the previous page"),
         OpenApiParameter("limit", int, description=f"photos per page, 1 to ATELIER_API_MAX_PAGE (default {timeline.DEFAULT_LIMIT})"),
         OpenApiParameter("tag", str, many=True, description="only photos with any of these accepted tags"),
-    ], responses=s.PhotoPageSerializer)
+    ], responses=s.PhotoPageSerializer, operation_id="photos_list")
     def list(self, request):
         try:
             photos = self._timeline_scope(request)
