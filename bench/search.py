@@ -242,7 +242,8 @@ def run_scale(xb, xq, truth, truth_filtered, budget_mb: int, scale: argparse.Nam
         out.update(search_scale.bench_processes(xb, scale.processes, policy))
         print(f"  {scale.processes} processes serving one snapshot ({out['plan']}, {out['snapshot_mb']:.0f} MB of files): "
               f"PSS one {out['pss_one_mb']:.0f} MB (snapshot {out['pss_one_snapshot_mb']:.0f}), each of "
-              f"{scale.processes} {out['pss_each_mb']} MB (snapshot {out['pss_each_snapshot_mb']}), "
+              f"{scale.processes} {out['pss_each_mb']} MB (snapshot {out['pss_each_snapshot_mb']}, private "
+              f"{out['pss_each_private_mb']}), "
               f"sum {out['pss_sum_mb']:.0f} MB = {out['pss_sum_over_one']:.2f}x one", flush=True)
     if scale.plan_for:
         plan = search_scale.bench_plan_for(scale.plan_for, xb, xq, truth, policy)

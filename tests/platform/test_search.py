@@ -626,6 +626,47 @@ def test_pgvector_store_sees_new_photos_and_never_returns_deleted_ones(owner, co
 
 
 @pgvector_only
+def test_pgvector_store_filters_large_allow_lists_after_fetching_and_small_ones_in_the_scan(owner, collection):
+    """An allow-list covering most rows is applied to an over-fetched unfiltered page (no id array
+    sent per query); a small one is fused with the index scan. Both return only allowed ids, full pages."""
+    from atelier.pgvectors.store import PgVectorStore
+
+    red = unit(encode("red circle")[0])
+    ids = add_photos(collection, [*random_vectors(40, seed=49, around=red, spread=0.2), *random_vectors(40, seed=50)])
+    store = index_module.index_service(SMALL).get()
+    assert isinstance(store, PgVectorStore) and len(store) == 80
+    everyone = store.search(red, 10)
+    most = [i for i in ids if i != everyone.ids[0]]  # 79 of 80: the over-fetch path
+    hits = store.search(red, 10, allow_ids=most)
+    assert list(hits.ids) == list(everyone.ids[1:]) + [store.search(red, 11).ids[-1]]
+    few = ids[40:45]  # 5 of 80, none near the query: the fused filter still fills the page
+    assert sorted(store.search(red, 10, allow_ids=few).ids) == sorted(few)
+    assert np.all(np.diff(store.search(red, 10, allow_ids=few).scores) <= 1e-6), "best first"
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction: the settings stay on the connection
+@pgvector_only
+def test_pgvector_store_sets_the_hnsw_settings_once_per_connection(owner, collection, settings):
+    from django.db import connection
+
+    settings.ATELIER_PGVECTOR_EF_SEARCH = 123
+    index_module.reset_index_services()
+    add_photos(collection, random_vectors(12, seed=51))
+    store = index_module.index_service(SMALL).get()
+    assert len(store.search(random_vectors(1, seed=52)[0], 5).ids) == 5
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == "123"
+        cursor.execute("SHOW hnsw.iterative_scan")
+        assert cursor.fetchone()[0] == "strict_order"
+        cursor.execute("SET hnsw.ef_search = 7")  # set once: a second search does not set it again
+    store.search(random_vectors(1, seed=53)[0], 5)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == "7"
+
+
+@pgvector_only
 def test_vector_store_command_moves_an_install_both_ways(owner, collection, capsys):
     from atelier.pgvectors.models import PhotoVector
     from ml_core.index import snapshot
