@@ -390,6 +390,21 @@ def test_minus_terms_drop_keyword_and_picture_matches(owner, collection, setting
     Photo.objects.filter(pk=ids[0]).update(title="2 red ones")
     shown = ids_of(search_photos(user=owner, text="red -circle", limit=10))
     assert ids[0] not in shown and ids[1] in shown
+    settings.ATELIER_SEARCH_MIN_SCORE = -1.0  # the cutoff switched off: pictures are not judged against minus terms
+    shown = ids_of(search_photos(user=owner, text="red -circle", limit=10))
+    assert ids[0] in shown and len(shown) == 10
+
+
+def test_a_search_whose_exclusions_drop_everything_stops_deepening(owner, collection, monkeypatch):
+    from atelier.search import services
+
+    add_photos(collection, random_vectors(300, seed=45), titles=["blue"] * 300)
+    monkeypatch.setattr(services, "MAX_FETCH", 100)
+    seen = []
+    monkeypatch.setattr(services, "_photos_with_vectors", lambda model_id, order, real=services._photos_with_vectors:
+                        seen.append(len(order)) or real(model_id, order))
+    assert search_photos(user=owner, text="red -blue", limit=10).hits == []
+    assert max(seen) <= 100, "candidate lists capped at MAX_FETCH, not the whole library"
 
 
 def test_near_duplicates_are_collapsed_into_the_best(owner, collection):
