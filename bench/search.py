@@ -12,7 +12,7 @@ the same thread count. ``http_bench`` is the hook for the platform's HTTP endpoi
     .venv/bin/python bench/search.py            # 100k and 1M (several minutes)
     .venv/bin/python bench/search.py --quick    # 50k, under a minute without autofaiss
     .venv/bin/python bench/search.py --n 200000 --budget-mb 1024
-    .venv/bin/python bench/search.py --n 1000000 --processes 4 --store pgvector --plan-for 100000000
+    .venv/bin/python bench/search.py --n 1000000 --processes 4 --store pgvector --plan-for 10000000 100000000
 
 Scale parts (bench/search_scale.py): ``--processes P`` publishes one snapshot and reports the
 proportional set size (PSS) of one serving process and of P at once; ``--plan-for N`` builds the
@@ -245,10 +245,12 @@ def run_scale(xb, xq, truth, truth_filtered, budget_mb: int, scale: argparse.Nam
               f"{scale.processes} {out['pss_each_mb']} MB (snapshot {out['pss_each_snapshot_mb']}, private "
               f"{out['pss_each_private_mb']}), "
               f"sum {out['pss_sum_mb']:.0f} MB = {out['pss_sum_over_one']:.2f}x one", flush=True)
-    if scale.plan_for:
-        plan = search_scale.bench_plan_for(scale.plan_for, xb, xq, truth, policy)
-        out.update(plan)
-        print(f"  plan for {scale.plan_for:,}: {plan['plan']} (on {plan['sample_n']:,}: {plan['sample_plan']}): "
+    for target in scale.plan_for:  # the first size's figures are the JSON's plan keys, every one is in "plans"
+        plan = search_scale.bench_plan_for(target, xb, xq, truth, policy)
+        out.setdefault("plans", []).append(plan)
+        for key, value in plan.items():
+            out.setdefault(key, value)
+        print(f"  plan for {target:,}: {plan['plan']} (on {plan['sample_n']:,}: {plan['sample_plan']}): "
               + ", ".join(f"re-rank x{p['refine']} nprobe {p['nprobe']} recall@10 {p['recall_at_10']:.3f}"
                           for p in plan["curve"]), flush=True)
     if scale.store == "pgvector":
@@ -310,12 +312,14 @@ def summary(row: dict) -> dict:
         "faiss_filtered_p50_ms": _round(ours["filtered_p50_ms"], 3),
         "faiss_filtered_recall_at_10": _round(ours["filtered_recall_at_10"], 4),
         **{key: scale.get(key) for key in SCALE_KEYS},
+        "plans": [{key: p.get(key) for key in ("plan_for", "plan", "plan_recall_at_10", "plan_recall_at_10_reranked",
+                                               "plan_refine")} for p in scale.get("plans", [])],
     }
 
 
 SCALE_KEYS = ("pss_one_mb", "pss_sum_mb", "pss_sum_over_one", "plan_for", "plan", "plan_recall_at_10",
               "plan_recall_at_10_reranked", "pgvector_recall_at_10", "pgvector_p50_ms", "pgvector_p99_ms",
-              "pgvector_filtered_recall_at_10", "pgvector_filtered_p50_ms", "searchable_after_p50_s",
+              "pgvector_filtered_recall_at_10", "pgvector_filtered_p50_ms", "pgvector_ef_search", "searchable_after_p50_s",
               "searchable_after_max_s")
 
 
@@ -333,7 +337,8 @@ def main() -> None:
     parser.add_argument("--autofaiss-query-ms", type=float, default=2.0,
                         help="latency target given to autofaiss (ours: p50 <= 2 ms)")
     parser.add_argument("--processes", type=int, default=0, help="serve one snapshot from this many processes (PSS)")
-    parser.add_argument("--plan-for", type=int, default=0, help="measure the plan chosen for this many vectors")
+    parser.add_argument("--plan-for", type=int, nargs="+", default=[],
+                        help="measure the plan chosen for this many vectors (several sizes: one after the other)")
     parser.add_argument("--store", choices=["faiss", "pgvector"], default="faiss",
                         help="pgvector: also load the vectors into PostgreSQL + pgvector and compare")
     parser.add_argument("--searchable-after", type=int, help="photos timed from commit to found (default 100; --quick: none)")

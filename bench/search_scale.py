@@ -221,11 +221,13 @@ def _has_prewarm(conn) -> bool:
 
 
 def _pg_uses_index(conn, sql: str, q: np.ndarray) -> bool:
+    """EXPLAIN the query: True when it is an index scan on the HNSW index (printed, node lines only)."""
     from pgvector import HalfVector
 
-    plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, (HalfVector(q),)).fetchall())
-    print("  EXPLAIN " + sql.split(" ORDER")[0] + ": " + " | ".join(line.strip() for line in plan.splitlines()[:4]), flush=True)
-    return "items_embedding_idx" in plan
+    plan = [r[0] for r in conn.execute("EXPLAIN " + sql, (HalfVector(q),)).fetchall()]
+    nodes = [line.split("(cost")[0].strip() for line in plan if "(cost" in line or line.strip().startswith("Filter")]
+    print("  EXPLAIN " + sql.split(" ORDER")[0] + ": " + " -> ".join(nodes), flush=True)
+    return any("items_embedding_idx" in line for line in plan)
 
 
 def _pg_measure(conn, xb, xq, truth, truth_filtered, target, curve) -> dict:
