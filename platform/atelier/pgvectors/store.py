@@ -23,9 +23,11 @@ import time
 import weakref
 
 import numpy as np
-from django.db import connection, transaction
-from django.db.models.functions import Cast
-from pgvector.django import CosineDistance, HalfVectorField
+import psycopg
+from django.db import connection
+from psycopg import sql
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
 
 from atelier.pgvectors.models import PhotoVector
 from ml_core.index import AllowList, Hits
@@ -104,36 +106,44 @@ class PgVectorStore:
         return self._nearest(query, k, allowed.ids)
 
     def _nearest(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> Hits:
-        """The ``k`` nearest rows (among ``allowed``), in one query on the model's HNSW index."""
-        rows = self._rows()
-        if allowed is not None:
-            rows = rows.extra(where=["photo_id = ANY(%s)"], params=[allowed.tolist()])
-        typed = Cast("embedding", HalfVectorField(dimensions=self.dim))  # the partial index's expression
-        ranked = rows.annotate(distance=CosineDistance(typed, query.tolist())).order_by("distance")
-        self._configure()
-        found = list(ranked.values_list("photo_id", "distance")[:k])
+        """The ``k`` nearest rows (among ``allowed``), in one query on the model's HNSW index.
+
+        Sent through Django's own connection as a server-side prepared statement with binary
+        parameters (the halfvec and the id array): the ORM's client-side binding would spell out
+        the vector (and the ids) as text on every query, several times the search's own cost.
+        """
+        # The model id and k are literals, not parameters: a prepared statement's generic plan can
+        # then prove the partial index's predicate (model_id = ...) and keep using the index.
+        statement = sql.SQL("SELECT photo_id, (embedding::halfvec({dim})) <=> %s AS distance FROM {table} "
+                            "WHERE model_id = {model}{allowed} ORDER BY distance LIMIT {k}").format(
+            dim=sql.Literal(int(self.dim)), table=sql.Identifier(PhotoVector._meta.db_table),
+            model=sql.Literal(self.model_id), k=sql.Literal(int(k)),
+            allowed=sql.SQL(" AND photo_id = ANY(%s::bigint[])" if allowed is not None else ""))
+        params = [HalfVector(query), *([allowed.tolist()] if allowed is not None else [])]
+        with self._cursor() as cursor:
+            found = cursor.execute(statement, params, prepare=True, binary=True).fetchall()
         ids = np.array([r[0] for r in found], dtype=np.int64)
         scores = np.array([1.0 - r[1] for r in found], dtype=np.float32)
         return Hits(ids, scores)
 
-    def _configure(self) -> None:
-        """Set hnsw.ef_search / hnsw.iterative_scan on this connection, once per connection.
+    def _cursor(self) -> psycopg.Cursor:
+        """A server-side-binding psycopg cursor on Django's connection, HNSW settings applied.
 
-        A session-level SET made inside a transaction is undone if that transaction rolls back,
-        so inside one (an atomic block, a test) the settings are re-applied, transaction-local.
+        The settings are set once per connection (session level). A session-level SET made
+        inside a transaction is undone if that transaction rolls back, so inside one (an atomic
+        block, a test) they are re-applied, transaction-local, before each search.
         """
         connection.ensure_connection()
         raw = connection.connection
-        if _configured.get(raw) == self.ef_search and not connection.in_atomic_block:
-            return
         local = connection.in_atomic_block or not connection.get_autocommit()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, %s), set_config('hnsw.iterative_scan', %s, %s)",
-                           [str(self.ef_search), local, ITERATIVE_SCAN, local])
-        if not local:
-            _configured[raw] = self.ef_search
-        else:
-            _configured.pop(raw, None)
+        if _configured.get(raw) != self.ef_search or local:
+            if raw not in _configured:
+                register_vector(raw)  # binary halfvec parameters (one catalogue look-up per connection)
+            with psycopg.Cursor(raw) as cursor:
+                cursor.execute("SELECT set_config('hnsw.ef_search', %s, %s), set_config('hnsw.iterative_scan', %s, %s)",
+                               [str(self.ef_search), local, ITERATIVE_SCAN, local])
+            _configured[raw] = -1 if local else self.ef_search
+        return psycopg.Cursor(raw)
 
     def ids(self) -> np.ndarray:
         return np.sort(np.fromiter(self._rows().values_list("photo_id", flat=True), dtype=np.int64))
