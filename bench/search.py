@@ -220,6 +220,7 @@ def run_size(n: int, n_queries: int, budget_mb: int, with_autofaiss: bool, af_qu
         xb_dir.mkdir(parents=True, exist_ok=True)
         np.save(xb_dir / "emb.npy", xb)
     row = {"n": n, "ours": bench_ours(xb, xq, truth, budget_mb, truth_filtered), "scale": {}}
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # builds use every core again (queries were timed on one)
     row["scale"].update(run_scale(xb, xq, truth, truth_filtered, budget_mb, scale))
     del xb
     gc.collect()
