@@ -255,9 +255,10 @@ def run_scale(xb, xq, truth, truth_filtered, budget_mb: int, scale: argparse.Nam
               + ", ".join(f"re-rank x{p['refine']} nprobe {p['nprobe']} recall@10 {p['recall_at_10']:.3f}"
                           for p in plan["curve"]), flush=True)
     if scale.store == "pgvector":
-        pg = search_scale.bench_pgvector(xb, xq, truth, truth_filtered)
+        pg = search_scale.bench_pgvector(xb, xq, truth, truth_filtered, curve=tuple(scale.ef_search),
+                                         build={"m": scale.hnsw_m, "ef_construction": scale.hnsw_ef_construction})
         out.update(pg)
-        print(f"  pgvector HNSW halfvec (ef_search {pg['pgvector_ef_search']}, load {pg['pgvector_load_s']:.0f} s, "
+        print(f"  pgvector HNSW halfvec {pg['pgvector_build']} (ef_search {pg['pgvector_ef_search']}, load {pg['pgvector_load_s']:.0f} s, "
               f"index {pg['pgvector_index_s']:.0f} s): recall@10 {pg['pgvector_recall_at_10']:.3f} p50 "
               f"{pg['pgvector_p50_ms']:.2f} ms p99 {pg['pgvector_p99_ms']:.2f} ms; 10 % filter: recall@10 "
               f"{pg['pgvector_filtered_recall_at_10']:.3f} p50 {pg['pgvector_filtered_p50_ms']:.2f} ms", flush=True)
@@ -342,6 +343,11 @@ def main() -> None:
                         help="measure the plan chosen for this many vectors (several sizes: one after the other)")
     parser.add_argument("--store", choices=["faiss", "pgvector"], default="faiss",
                         help="pgvector: also load the vectors into PostgreSQL + pgvector and compare")
+    parser.add_argument("--hnsw-m", type=int, default=search_scale.HNSW_BUILD["m"], help="pgvector HNSW build: m")
+    parser.add_argument("--hnsw-ef-construction", type=int, default=search_scale.HNSW_BUILD["ef_construction"],
+                        help="pgvector HNSW build: ef_construction")
+    parser.add_argument("--ef-search", type=int, nargs="+", default=list(search_scale.EF_SEARCH_CURVE),
+                        help="pgvector hnsw.ef_search values measured")
     parser.add_argument("--searchable-after", type=int, help="photos timed from commit to found (default 100; --quick: none)")
     parser.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP endpoint timings")
     parser.add_argument("--serve-snapshot", help=argparse.SUPPRESS)

