@@ -55,7 +55,10 @@ def configured_embed_dim() -> int:
 
     No engine is built: a web process that serves an empty index, or a command that sizes a vector
     table, must not load the model for one integer (engines are cached per device and batch size, so
-    another ``get_engine`` call here would also be a second copy beside ``worker_engine``'s)."""
+    another ``get_engine`` call here would also be a second copy beside ``worker_engine``'s). The
+    architecture config, not the model's profile: every model has one (open_clip's registered
+    configs, or ``open_clip_config.json`` beside the weights) and it fixes the size, while a profile
+    is optional and says how to use the vectors, not what they are."""
     from ml_core.clip import embed_dim_of
 
     return embed_dim_of(settings.ATELIER_CLIP_MODEL)
