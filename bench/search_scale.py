@@ -159,7 +159,7 @@ def bench_plan_for(target_n: int, xb: np.ndarray, xq: np.ndarray, truth: np.ndar
 
 # -- --store pgvector -----------------------------------------------------------------------------
 EF_SEARCH_CURVE = (40, 64, 100, 160, 250, 400)  # hnsw.ef_search points measured (plain and filtered)
-HNSW_BUILD = {"m": 16, "ef_construction": 64}  # pgvector's defaults, what PgVectorStore.ensure_index creates
+HNSW_BUILD = {"m": 16, "ef_construction": 128}  # what PgVectorStore.ensure_index creates (atelier/pgvectors/store.py)
 
 
 def bench_pgvector(xb: np.ndarray, xq: np.ndarray, truth: np.ndarray, truth_filtered: np.ndarray,

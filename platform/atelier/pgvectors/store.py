@@ -35,6 +35,9 @@ from ml_core.index.filtering import OVERFETCH_FACTOR, OVERFETCH_MIN_FRACTION
 from ml_core.index.vectors import as_id_set, as_ids, as_vectors
 
 EF_SEARCH = 100
+# HNSW build: pgvector's default m; ef_construction doubled from its default 64, which at 1M clustered
+# 512-d vectors caps recall@10 near 0.93 whatever ef_search (bench/search.py --store pgvector).
+HNSW_BUILD = {"m": 16, "ef_construction": 128}
 ITERATIVE_SCAN = "strict_order"  # exact distance order; relaxed_order is faster but may reorder results
 COUNT_TTL_S = 30.0
 _configured: "weakref.WeakKeyDictionary[object, int]" = weakref.WeakKeyDictionary()  # raw connection -> ef_search set
@@ -58,7 +61,8 @@ class PgVectorStore:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"CREATE INDEX IF NOT EXISTS {self.index_name} ON {PhotoVector._meta.db_table} "
-                f"USING hnsw ((embedding::halfvec({int(self.dim)})) halfvec_cosine_ops) WHERE model_id = %s",
+                f"USING hnsw ((embedding::halfvec({int(self.dim)})) halfvec_cosine_ops) "
+                f"WITH (m = {int(HNSW_BUILD['m'])}, ef_construction = {int(HNSW_BUILD['ef_construction'])}) WHERE model_id = %s",
                 [self.model_id])
 
     def _rows(self):
