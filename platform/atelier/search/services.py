@@ -41,6 +41,7 @@ MAX_QUERY_CHARS = 1000
 MAX_LIMIT = 100
 MAX_WINDOW = 2000  # offset + limit
 DATE_SORT_WINDOW = 500  # "sort by date" orders the best this many relevant photos
+MAX_FETCH = 4 * MAX_WINDOW  # deepest candidate list a search reads when exclusions thin its pages out
 KEYWORD_BONUS = 0.05  # added to the similarity of a photo whose text holds the query's words
 SORTS = ("relevance", "date")
 
@@ -252,6 +253,8 @@ def _negatives(terms, cutoff) -> Negatives | None:
     negative = [t.text for t in terms if t.weight < 0]
     if not negative:
         return None
+    if cutoff is not None and cutoff <= 0:
+        cutoff = None  # a cutoff at or below 0 (the cutoff switched off) says nothing about what a picture shows
     vectors = _engine().encode_texts(negative) if cutoff is not None else None
     return Negatives([p.lower() for p in negative], None if vectors is None else np.asarray(vectors, np.float32), cutoff)
 
@@ -275,9 +278,9 @@ def _rank(model_id, vector, allow, window, *, exclude, cutoff, keyword_ids, nega
         exhausted = len(ids) < fetch
         hits, dups = _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, service, negatives)
         below_cutoff = cutoff is not None and len(scores) and scores[-1] < cutoff  # deeper is worse
-        if len(hits) >= window or exhausted or below_cutoff or fetch >= len(index):
+        if len(hits) >= window or exhausted or below_cutoff or fetch >= min(len(index), MAX_FETCH):
             return hits[:window], dups, exhausted
-        fetch = min(fetch * 4, len(index))
+        fetch = min(fetch * 4, len(index), MAX_FETCH)
 
 
 def _assemble(model_id, vector, ids, scores, keyword_ids, exclude, cutoff, service, negatives=None):
