@@ -673,7 +673,7 @@ def test_pgvector_store_sets_the_hnsw_settings_once_per_connection(owner, collec
         cursor.execute("SHOW hnsw.ef_search")
         assert cursor.fetchone()[0] == "123"
         cursor.execute("SHOW hnsw.iterative_scan")
-        assert cursor.fetchone()[0] == "strict_order"
+        assert cursor.fetchone()[0] == "relaxed_order"
         cursor.execute("SET hnsw.ef_search = 7")  # set once: a second search does not set it again
     store.search(random_vectors(1, seed=53)[0], 5)
     with connection.cursor() as cursor:
