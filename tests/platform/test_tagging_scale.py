@@ -49,8 +49,11 @@ def tag_matrix(vocab):
     return services.vocabulary_matrix(vocab, list(vocab.tags.all()), SMALL)
 
 
-def test_cutoffs_from_shard_statistics_equal_the_whole_collections(owner, collection, settings, django_capture_on_commit_callbacks):
+@pytest.mark.parametrize("cap", [1000, 0])  # 0: no cap, the selection is written block by block
+def test_cutoffs_from_shard_statistics_equal_the_whole_collections(owner, collection, settings, cap,
+                                                                   django_capture_on_commit_callbacks):
     settings.ATELIER_TAG_SHARD_SIZE, settings.ATELIER_TAG_BLOCK, settings.ATELIER_JOB_LANES = 40, 15, 3
+    settings.ATELIER_TAG_SUGGESTIONS_PER_TAG = cap
     ids, vectors = add_rows(collection, 200)
     vocab = services.do_create_vocabulary(user=owner, collection=collection, name="things", tags=["red", "dog", "sea"])
     job = run_job(owner, collection, django_capture_on_commit_callbacks)
