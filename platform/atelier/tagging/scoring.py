@@ -7,8 +7,8 @@ The job's plan holds, per stale vocabulary, the tags to score; each vocabulary t
   selection:  per block of rows one [block, tags] product; the pairs at or above their cutoff and
               their tag's floor go into a running top of ATELIER_TAG_SUGGESTIONS_PER_TAG per tag
               (the most confident), written in bulk at the end of the step; the step's cap-th
-              confidences raise the tags' floors, so later steps offer fewer pairs, and a tag whose
-              count passes twice the cap is trimmed back to it.
+              confidences raise the tags' floors, so later steps offer fewer pairs; each tag is
+              trimmed back to the cap when the phase ends.
 Blocks of ATELIER_TAG_BLOCK rows bound memory; a step's writes commit with the shard's cursor.
 New photos go through the same selection (`tag_new_photos_of`), with the same cap.
 """
@@ -127,8 +127,8 @@ class TagPhotos(ShardedJob):
             # the last scoring's suggestions go first: the cap then counts only this job's rows
             PhotoTag.objects.filter(tag_id__in=entry["matrix"], photo__collection_id=job.collection_id, **SUGGESTED).delete()
             return
+        trim_tags_to_cap(entry["matrix"], job.collection_id)
         for tag in Tag.objects.filter(pk__in=entry["matrix"]):
-            trim_to_cap(tag.pk, job.collection_id)
             TagScoring.objects.update_or_create(tag=tag, collection_id=job.collection_id, defaults={
                 "version": tag.version, "model_id": job.params["model_id"], "cutoff": entry["cutoffs"].get(str(tag.pk))})
 
@@ -244,8 +244,8 @@ def decided_pairs(photo_ids: np.ndarray, tag_pks: np.ndarray) -> np.ndarray:
 
 def keep_the_most_confident(job_id: int, phase: int, written: dict[int, int], floors: dict[int, float]) -> None:
     """Counts a step's rows per tag and raises each tag's floor to what the step proved (`floors`: it
-    wrote `cap` suggestions at or above them); a tag past twice the cap is trimmed to its `cap` most
-    confident suggestions in the collection, and that cap-th confidence becomes its floor."""
+    wrote `cap` suggestions at or above them), so later steps offer only pairs above it: a tag's rows
+    grow by about cap × (1 + ln(steps)) over the phase, trimmed to the cap when it ends."""
     cap = settings.ATELIER_TAG_SUGGESTIONS_PER_TAG
     if not written or cap <= 0:
         return
@@ -256,31 +256,13 @@ def keep_the_most_confident(job_id: int, phase: int, written: dict[int, int], fl
         key = str(tag_id)
         known[key] = max(known.get(key, floor), floor)
     for tag_id, n in written.items():
-        key = str(tag_id)
-        counts[key] = counts.get(key, 0) + n
-        if counts[key] > 2 * cap:
-            floor, counts[key] = trim_to_cap(tag_id, job.collection_id)
-            if floor is not None:
-                known[key] = max(known.get(key, floor), floor)
+        counts[str(tag_id)] = counts.get(str(tag_id), 0) + n
     Job.objects.filter(pk=job_id).update(params=job.params)
 
 
-def trim_to_cap(tag_id: int, collection_id: int) -> tuple[float | None, int]:
-    """Deletes a tag's suggestions in the collection below its cap-th most confident one (ties with it
-    stay, and so does every decision). Returns (that confidence, suggestions left)."""
-    cap = settings.ATELIER_TAG_SUGGESTIONS_PER_TAG
-    ours = PhotoTag.objects.filter(tag_id=tag_id, photo__collection_id=collection_id, **SUGGESTED)
-    if cap <= 0:
-        return None, ours.count()
-    floor = list(ours.order_by("-confidence").values_list("confidence", flat=True)[cap - 1:cap])
-    if not floor:
-        return None, ours.count()
-    ours.filter(confidence__lt=floor[0]).delete()
-    return floor[0], ours.count()
-
-
 def trim_tags_to_cap(tag_ids: list[int], collection_id: int) -> int:
-    """`trim_to_cap` for many tags in one query (a rank per tag, ties share it). Returns rows deleted."""
+    """Deletes each tag's suggestions in the collection below its cap-th most confident one (ties with
+    it stay, and so does every decision): one ranked query for all the tags. Returns rows deleted."""
     from django.db.models import F, Window
     from django.db.models.functions import Rank
 
