@@ -88,19 +88,23 @@ def gemm_peak_gflops(block: int, tags: int, seconds: float = 2.0) -> float:
     import torch
 
     x, w = torch.randn(block, D), torch.randn(D, tags)
-    x @ w
+    out = x @ w
     done, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
-        x @ w
+        torch.mm(x, w, out=out)
         done += 1
     return 2 * block * D * tags * done / (time.perf_counter() - started) / 1e9
 
 
 def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_seconds: float) -> dict:
-    """Both passes of the tagging job over `vectors`, block by block, steps cut at `chunk_seconds`."""
+    """Both passes of the tagging job over `vectors`, block by block, steps cut at `chunk_seconds`.
+    As the job: a step's selection is kept in a RunningTop seeded with the floors known so far and
+    written at the step's end (at most `cap` per tag); the collection keeps the best `cap` per tag."""
+    import threading
+
     import torch
 
-    from ml_core.zeroshot.sharded import RunningTop, TagStats, _tags_on, block_top, tag_stats
+    from ml_core.zeroshot.sharded import RunningTop, Scorer, StatsAccumulator, TagStats
 
     base, peak, sampling = anon_rss(), [0], True  # before anything of this run is allocated
     n, tag_matrix = len(vectors), unit_rows(tags, 1)
@@ -111,50 +115,55 @@ def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_s
             peak[0] = max(peak[0], anon_rss() - base)
             time.sleep(0.005)
 
-    import threading
-
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     steps, step_started, block_started = [], time.perf_counter(), [time.perf_counter()]
 
-    def tick() -> None:
+    def tick() -> bool:
         """As the job: a step ends when one more block of the last one's length would pass the chunk."""
         nonlocal step_started
         now = time.perf_counter()
-        if now + (now - block_started[0]) - step_started >= chunk_seconds:
+        ended = now + (now - block_started[0]) - step_started >= chunk_seconds
+        if ended:
             steps.append(now - step_started)
             step_started = now
         block_started[0] = now
+        return ended
 
     started = time.perf_counter()
-    stats = TagStats.zeros(tags)
+    stats, sums = TagStats.zeros(tags), StatsAccumulator(tag_matrix)
     for lo in range(0, n, block):
-        stats = stats + tag_stats(vectors[lo:lo + block], tag_matrix)
-        tick()
+        sums.add(vectors[lo:lo + block])
+        if tick() or lo + block >= n:  # the step's end: its statistics are stored
+            stats, sums = stats + sums.stats(), StatsAccumulator(tag_matrix)
     stats_seconds = time.perf_counter() - started
-    cutoffs = torch.as_tensor(stats.cutoffs(1.0).astype(np.float32))
-    tags_t, written, top = _tags_on(tag_matrix, "cpu"), 0, RunningTop(tags, cap)
+    cutoffs = stats.cutoffs(1.0).astype(np.float32)
+    scorer, written, kept = Scorer(tag_matrix), 0, RunningTop(tags, cap)
+    step = RunningTop(tags, cap)
     for lo in range(0, n, block):
-        # as the job: each tag's cutoff rises to its floor once it holds `cap` suggestions
-        values, rows = block_top(vectors[lo:lo + block], tags_t, mode="multi", cap=cap,
-                                 cutoffs=torch.maximum(cutoffs, top.floors))
-        written += int(torch.isfinite(values).sum())  # rows a job writes for this block (trimmed later)
-        top.add(values, rows + lo)
-        tick()
-    kept = top.result()
+        rows, cols, values = scorer.candidates(vectors[lo:lo + block], mode="multi", floor=np.maximum(cutoffs, step.floors))
+        step.add(rows + lo, cols, values)
+        if tick() or lo + block >= n:  # the step's end: its suggestions are written
+            rows, cols, values = step.result()
+            written += len(values)
+            kept.add(rows, cols, values)
+            step = RunningTop(tags, cap, floors=np.maximum(step.floors, kept.floors))
+    suggestions_kept = len(kept)
     seconds = time.perf_counter() - started
     sampling = False
     sampler.join()
     peak = peak[0]
     steps.append(time.perf_counter() - step_started)
-    gflops = 2 * 2 * n * D * tags / seconds / 1e9  # two passes of [n, D] @ [D, tags]
+    stats_flop = 2 * n * D * min(D, tags)  # the Gram matrix (or the scores, with fewer tags than dimensions)
+    flop = stats_flop + 2 * n * D * tags  # the products done: statistics, then the [n, tags] scores once
+    gflops = flop / seconds / 1e9
     return {"n": n, "tags": tags, "seconds": round(seconds, 2), "peak_extra_mb": round(peak / 2**20, 1),
             "embeddings_mb": round(vectors.nbytes / 2**20, 1), "photos_per_s": round(2 * n / seconds),
             "stats_seconds": round(stats_seconds, 2), "select_seconds": round(seconds - stats_seconds, 2),
-            "gflops": round(gflops, 1), "gemm_peak_gflops": round(peak_gflops, 1),
+            "gflop": round(flop / 1e9), "gflops": round(gflops, 1), "gemm_peak_gflops": round(peak_gflops, 1),
             "gflops_fraction": round(gflops / peak_gflops, 3), "max_step_s": round(max(steps), 2),
             "chunk_seconds": chunk_seconds, "block": block, "cap": cap, "suggestions_written": written,
-            "suggestions_kept": int(len(kept[0]))}
+            "suggestions_kept": suggestions_kept, "torch_threads": torch.get_num_threads()}
 
 
 def sharded(n: int, tags: int, args) -> dict:

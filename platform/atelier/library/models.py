@@ -83,6 +83,8 @@ class Photo(models.Model):
             models.Index(fields=["collection", "created_at", "id"], name="photo_coll_added"),
             models.Index(fields=["collection", "sort_title", "id"], name="photo_coll_title"),
             models.Index(fields=["shown_at", "id"], name="photo_shown"),
+            # id-range shards of one collection (embedding, tagging) walk it with keyset cursors
+            models.Index(fields=["collection", "id"], name="photo_coll_id"),
         ]
 
     def __str__(self) -> str:

@@ -1,14 +1,16 @@
 """The tagging job at any size: a vocabulary × collection scored in id-range shards of stored vectors.
 
 The job's plan holds, per stale vocabulary, the tags to score; each vocabulary takes two phases:
-  statistics: per tag count / sum / sum of squares of the cosines, kept per shard, combined into
-              the cutoffs (a person's threshold, else the learned one, else mean + k·std) once the
-              phase is complete;
-  selection:  per block of rows, the (photo, tag) pairs at or above their cutoff, written in bulk,
-              at most ATELIER_TAG_SUGGESTIONS_PER_TAG per tag and collection (the most confident):
-              a tag whose count passes twice the cap is trimmed back to it, and its floor rises,
-              so fewer rows are written after.
-Blocks of ATELIER_TAG_BLOCK rows bound memory; every block's writes commit with the shard's cursor.
+  statistics: per tag count / sum / sum of squares of the cosines (from Σx and the Gram matrix of
+              the rows: no score matrix), kept per shard, combined into the cutoffs (a person's
+              threshold, else the learned one, else mean + k·std) once the phase is complete;
+  selection:  per block of rows one [block, tags] product; the pairs at or above their cutoff and
+              their tag's floor go into a running top of ATELIER_TAG_SUGGESTIONS_PER_TAG per tag
+              (the most confident), written in bulk at the end of the step; the step's cap-th
+              confidences raise the tags' floors, so later steps offer fewer pairs; each tag is
+              trimmed back to the cap when the phase ends.
+Blocks of ATELIER_TAG_BLOCK rows bound memory; a step's writes commit with the shard's cursor.
+New photos go through the same selection (`tag_new_photos_of`), with the same cap.
 """
 from __future__ import annotations
 
@@ -87,45 +89,32 @@ class TagPhotos(ShardedJob):
         entry = self.entry(job, shard.phase)
         tags, matrix = self.matrix(job, entry)
         rows = self.items(job, shard.phase).filter(pk__lte=shard.hi).order_by("pk")
-        block = settings.ATELIER_TAG_BLOCK
+        block, cursor, done = settings.ATELIER_TAG_BLOCK, shard.cursor, 0
+
+        def new_step():
+            return StatisticsStep(matrix) if shard.phase % 2 == 0 else self.selection_step(job, entry, tags, matrix)
+
+        step = new_step()
         while True:
             started = time.monotonic()
-            ids, photo_ids, vectors = read_block(rows.filter(pk__gt=shard.cursor), block)
+            ids, photo_ids, vectors = read_block(rows.filter(pk__gt=cursor), block)
             last = len(ids) < block
-            cursor = shard.hi if last else int(ids[-1])
-            if shard.phase % 2 == 0:
-                self.count_block(shard, vectors, matrix, cursor=cursor, finished=last)
-            else:
-                self.select_block(job, entry, shard, tags, photo_ids, vectors, matrix, cursor=cursor, finished=last)
-            if last or time.monotonic() + (time.monotonic() - started) >= deadline:  # no block past the chunk
-                return
+            cursor, done = (shard.hi if last else int(ids[-1])), done + len(ids)
+            if len(ids):
+                step.add(photo_ids, vectors)
+            ends = last or time.monotonic() + (time.monotonic() - started) >= deadline  # no block past the chunk
+            if ends or not step.bounded:  # uncapped, a selection is written block by block
+                step.commit(job, shard, cursor=cursor, done=done, finished=last)
+                if ends:
+                    return
+                step, done = new_step(), 0
 
-    def count_block(self, shard, vectors, matrix, *, cursor, finished):
-        from ml_core.zeroshot.sharded import TagStats, tag_stats
-
-        stats = TagStats.from_json(shard.data) if shard.data else TagStats.zeros(len(matrix))
-        if len(vectors):
-            stats = stats + tag_stats(vectors, matrix, device=worker_device())
-        with transaction.atomic():
-            advance(shard, cursor=cursor, done=len(vectors), finished=finished, data=stats.as_json())
-
-    def select_block(self, job, entry, shard, tags, photo_ids, vectors, matrix, *, cursor, finished):
-        from ml_core.zeroshot.sharded import select
-
+    def selection_step(self, job, entry, tags, matrix) -> "Selection":
         cutoffs = np.array([entry["cutoffs"].get(str(t.pk), 1.0) for t in tags], np.float32)
         floors = entry.get("floors", {})
-        cut = np.maximum(cutoffs, np.array([floors.get(str(t.pk), -2.0) for t in tags], np.float32))
         vocabulary = Vocabulary.objects.get(pk=entry["vocabulary"])
-        r, c, p = (select(vectors, matrix, mode="exclusive" if entry["exclusive"] else "multi", cutoffs=cut,
-                          min_prob=vocabulary.min_probability, cap=settings.ATELIER_TAG_SUGGESTIONS_PER_TAG,
-                          device=worker_device()) if len(vectors) else ([], [], []))
-        suggestions = [(int(photo_ids[i]), tags[j].pk, float(conf), float(conf - cutoffs[j]))
-                       for i, j, conf in zip(r, c, p) if conf >= cut[j]]
-        with transaction.atomic():
-            written = write_suggestions(photo_ids=photo_ids, suggestions=suggestions)
-            keep_the_most_confident(job.pk, shard.phase, written)
-            data = {"written": shard.data.get("written", 0) + sum(written.values())}
-            advance(shard, cursor=cursor, done=len(vectors), finished=finished, data=data)
+        return Selection(tags, matrix, cutoffs, exclusive=entry["exclusive"], min_prob=vocabulary.min_probability,
+                         floors=np.array([floors.get(str(t.pk), -np.inf) for t in tags], np.float32))
 
     # -- between the phases -----------------------------------------------------------------------------
     def phase_done(self, job, phase):
@@ -138,8 +127,8 @@ class TagPhotos(ShardedJob):
             # the last scoring's suggestions go first: the cap then counts only this job's rows
             PhotoTag.objects.filter(tag_id__in=entry["matrix"], photo__collection_id=job.collection_id, **SUGGESTED).delete()
             return
+        trim_tags_to_cap(entry["matrix"], job.collection_id)
         for tag in Tag.objects.filter(pk__in=entry["matrix"]):
-            trim_to_cap(tag.pk, job.collection_id)
             TagScoring.objects.update_or_create(tag=tag, collection_id=job.collection_id, defaults={
                 "version": tag.version, "model_id": job.params["model_id"], "cutoff": entry["cutoffs"].get(str(tag.pk))})
 
@@ -159,56 +148,167 @@ class TagPhotos(ShardedJob):
 
 
 def read_block(rows, block: int):
-    """(embedding ids, photo ids, float32 vectors) of the next `block` rows of a keyset query."""
+    """(embedding ids, photo ids, float16 vectors [n, D]) of the next `block` rows of a keyset query:
+    the stored bytes joined once and viewed as one array, no per-row array."""
     got = list(rows.values_list("pk", "photo_id", "vector")[:block])
     if not got:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-    ids = np.fromiter((g[0] for g in got), np.int64, len(got))
-    photo_ids = np.fromiter((g[1] for g in got), np.int64, len(got))
-    vectors = np.vstack([np.frombuffer(bytes(g[2]), dtype="<f2") for g in got]).astype(np.float32)
-    return ids, photo_ids, vectors
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
+    ids, photo_ids, vectors = zip(*got)
+    return (np.array(ids, np.int64), np.array(photo_ids, np.int64),
+            np.frombuffer(b"".join(vectors), dtype="<f2").reshape(len(got), -1))
 
 
-def write_suggestions(*, photo_ids, suggestions) -> dict[int, int]:
-    """Bulk-writes suggestions, leaving every (photo, tag) a person decided on as it is; returns the
-    rows written per tag."""
-    tag_ids = {t for _, t, _, _ in suggestions}
-    kept = set(PhotoTag.objects.filter(tag_id__in=tag_ids, photo_id__in=[int(p) for p in photo_ids])
-               .exclude(**SUGGESTED).values_list("photo_id", "tag_id"))
-    rows = [PhotoTag(photo_id=p, tag_id=t, confidence=c, margin=m) for p, t, c, m in suggestions if (p, t) not in kept]
-    PhotoTag.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    written: dict[int, int] = {}
-    for row in rows:
-        written[row.tag_id] = written.get(row.tag_id, 0) + 1
-    return written
+class StatisticsStep:
+    """One step of the statistics phase: its blocks' sums, added to the shard's at commit."""
+    bounded = True
+
+    def __init__(self, matrix: np.ndarray):
+        from ml_core.zeroshot.sharded import StatsAccumulator
+
+        self.sums = StatsAccumulator(matrix, device=worker_device())
+
+    def add(self, photo_ids, vectors) -> None:
+        self.sums.add(vectors)
+
+    def commit(self, job, shard, *, cursor, done, finished) -> None:
+        from ml_core.zeroshot.sharded import TagStats
+
+        stats = TagStats.from_json(shard.data) if shard.data else TagStats.zeros(len(self.sums.matrix))
+        if self.sums.rows:
+            stats = stats + self.sums.stats()
+        with transaction.atomic():
+            advance(shard, cursor=cursor, done=done, finished=finished, data=stats.as_json())
 
 
-def keep_the_most_confident(job_id: int, phase: int, written: dict[int, int]) -> None:
-    """Counts this block's rows per tag; a tag past twice the cap is trimmed to its `cap` most
-    confident suggestions in the collection, and that cap-th confidence becomes its floor."""
+class Selection:
+    """Suggestions of some blocks of photos for `tags` (in the matrix's order): each block's pairs at
+    or above their cutoff and floor, but for pairs a person decided on, offered to a running top of
+    ATELIER_TAG_SUGGESTIONS_PER_TAG per tag and written together. Memory: one block's scores and
+    at most about twice tags × cap pairs (uncapped, `bounded` is False: write after each block)."""
+
+    def __init__(self, tags: list[Tag], matrix: np.ndarray, cutoffs: np.ndarray, *, exclusive: bool, min_prob: float,
+                 floors: np.ndarray | None = None):
+        from ml_core.zeroshot.sharded import RunningTop, Scorer
+
+        self.tag_pks = np.array([t.pk for t in tags], np.int64)
+        self.cap = settings.ATELIER_TAG_SUGGESTIONS_PER_TAG
+        self.bounded = self.cap > 0
+        self.scorer, self.cutoffs = Scorer(matrix, worker_device()), np.asarray(cutoffs, np.float32)
+        self.mode, self.min_prob = ("exclusive" if exclusive else "multi"), min_prob
+        self.top = RunningTop(len(tags), self.cap, floors=floors)
+
+    def add(self, photo_ids: np.ndarray, vectors: np.ndarray) -> None:
+        rows, tag, values = self.scorer.candidates(vectors, mode=self.mode, min_prob=self.min_prob,
+                                                   floor=np.maximum(self.cutoffs, self.top.floors))
+        photos = photo_ids[rows]
+        decided = decided_pairs(photo_ids, self.tag_pks)
+        if len(decided):
+            keep = ~np.isin(photos * len(self.tag_pks) + tag, decided)
+            photos, tag, values = photos[keep], tag[keep], values[keep]
+        self.top.add(photos, tag, values)
+
+    def write(self) -> dict[int, int]:
+        """Writes the suggestions kept; returns the rows written per tag pk."""
+        photos, tag, values = self.top.result()
+        margins = values - self.cutoffs[tag]
+        PhotoTag.objects.bulk_create(
+            (PhotoTag(photo_id=int(p), tag_id=int(self.tag_pks[j]), confidence=float(c), margin=float(m))
+             for p, j, c, m in zip(photos, tag, values, margins)), ignore_conflicts=True, batch_size=WRITE_BATCH)
+        counts = np.bincount(tag, minlength=len(self.tag_pks))
+        return {int(self.tag_pks[j]): int(counts[j]) for j in np.flatnonzero(counts)}
+
+    def commit(self, job, shard, *, cursor, done, finished) -> None:
+        with transaction.atomic():
+            written = self.write()
+            keep_the_most_confident(job.pk, shard.phase, written, self.floors_by_pk())
+            data = {"written": shard.data.get("written", 0) + sum(written.values())}
+            advance(shard, cursor=cursor, done=done, finished=finished, data=data)
+
+    def floors_by_pk(self) -> dict[int, float]:
+        """Each full tag's floor: the step wrote `cap` suggestions at or above it."""
+        floors = self.top.floors
+        return {int(self.tag_pks[j]): float(floors[j]) for j in np.flatnonzero(np.isfinite(floors))}
+
+
+WRITE_BATCH = 5000  # rows per INSERT: under PostgreSQL's 65,535 parameters per statement
+
+
+def decided_pairs(photo_ids: np.ndarray, tag_pks: np.ndarray) -> np.ndarray:
+    """photo id × tags + tag index of each pair among these photos and tags that a person decided on
+    (or added): suggestions leave them as they are."""
+    found = (PhotoTag.objects.filter(tag_id__in=tag_pks.tolist(), photo_id__in=photo_ids.tolist())
+             .exclude(**SUGGESTED).values_list("photo_id", "tag_id"))
+    index = {int(pk): j for j, pk in enumerate(tag_pks)}
+    return np.array([p * len(tag_pks) + index[t] for p, t in found], np.int64)
+
+
+def keep_the_most_confident(job_id: int, phase: int, written: dict[int, int], floors: dict[int, float]) -> None:
+    """Counts a step's rows per tag and raises each tag's floor to what the step proved (`floors`: it
+    wrote `cap` suggestions at or above them), so later steps offer only pairs above it: a tag's rows
+    grow by about cap × (1 + ln(steps)) over the phase, trimmed to the cap when it ends."""
     cap = settings.ATELIER_TAG_SUGGESTIONS_PER_TAG
     if not written or cap <= 0:
         return
     job = Job.objects.select_for_update().get(pk=job_id)
     entry = job.params["plan"][phase // 2]
-    counts, floors = entry.setdefault("counts", {}), entry.setdefault("floors", {})
-    for tag_id, n in written.items():
+    counts, known = entry.setdefault("counts", {}), entry.setdefault("floors", {})
+    for tag_id, floor in floors.items():
         key = str(tag_id)
-        counts[key] = counts.get(key, 0) + n
-        if counts[key] > 2 * cap:
-            floors[key], counts[key] = trim_to_cap(tag_id, job.collection_id)
+        known[key] = max(known.get(key, floor), floor)
+    for tag_id, n in written.items():
+        counts[str(tag_id)] = counts.get(str(tag_id), 0) + n
     Job.objects.filter(pk=job_id).update(params=job.params)
 
 
-def trim_to_cap(tag_id: int, collection_id: int) -> tuple[float | None, int]:
-    """Deletes a tag's suggestions in the collection below its cap-th most confident one (ties with it
-    stay, and so does every decision). Returns (that confidence, suggestions left)."""
+def trim_tags_to_cap(tag_ids: list[int], collection_id: int) -> int:
+    """Deletes each tag's suggestions in the collection below its cap-th most confident one (ties with
+    it stay, and so does every decision): one ranked query for all the tags. Returns rows deleted."""
+    from django.db.models import F, Window
+    from django.db.models.functions import Rank
+
     cap = settings.ATELIER_TAG_SUGGESTIONS_PER_TAG
-    ours = PhotoTag.objects.filter(tag_id=tag_id, photo__collection_id=collection_id, **SUGGESTED)
-    if cap <= 0:
-        return None, ours.count()
-    floor = list(ours.order_by("-confidence").values_list("confidence", flat=True)[cap - 1:cap])
-    if not floor:
-        return None, ours.count()
-    ours.filter(confidence__lt=floor[0]).delete()
-    return floor[0], ours.count()
+    if cap <= 0 or not tag_ids:
+        return 0
+    ranked = (PhotoTag.objects.filter(tag_id__in=tag_ids, photo__collection_id=collection_id, **SUGGESTED)
+              .annotate(rank=Window(Rank(), partition_by=[F("tag_id")], order_by=F("confidence").desc()))
+              .filter(rank__gt=cap).values_list("pk", flat=True))
+    extra = list(ranked)
+    for start in range(0, len(extra), WRITE_BATCH):
+        PhotoTag.objects.filter(pk__in=extra[start:start + WRITE_BATCH]).delete()
+    return len(extra)
+
+
+def tag_new_photos_of(vocabulary: Vocabulary, collection_id: int, model_id: str, photo_ids: list[int]) -> int:
+    """Suggestions for some photos of a collection (newly embedded) with the tags already scored over
+    it, at their remembered cutoffs, through the job's selection: blocks of ATELIER_TAG_BLOCK photos
+    (memory follows the block, not the number of photos), at most the cap per tag, and a tag that
+    then holds more than the cap in the collection keeps its most confident. Returns rows written."""
+    from atelier.tagging.services import vocabulary_matrix
+
+    scorings = {s.tag_id: s for s in TagScoring.objects.filter(tag__vocabulary=vocabulary, collection_id=collection_id,
+                                                               model_id=model_id)}
+    tags = [t for t in vocabulary.tags.all() if t.pk in scorings and scorings[t.pk].version == t.version]
+    if not tags:
+        return 0
+    exclusive = vocabulary.mode == Vocabulary.Mode.EXCLUSIVE
+    if exclusive:  # a softmax over the whole vocabulary
+        tags = list(vocabulary.tags.all())
+        cutoffs = np.full(len(tags), vocabulary.min_probability, np.float32)
+    else:
+        cutoffs = np.array([1.0 if scorings[t.pk].cutoff is None else scorings[t.pk].cutoff for t in tags], np.float32)
+    matrix = vocabulary_matrix(vocabulary, tags, model_id)
+    tag_pks, block, written = [t.pk for t in tags], settings.ATELIER_TAG_BLOCK, 0
+    ids = sorted({int(i) for i in photo_ids})
+    for start in range(0, len(ids), block):
+        chunk = ids[start:start + block]
+        with transaction.atomic():  # a re-embedded photo's old suggestions go first
+            PhotoTag.objects.filter(tag_id__in=tag_pks, photo_id__in=chunk, **SUGGESTED).delete()
+            _, found, vectors = read_block(vectors_of(collection_id, model_id).filter(photo_id__in=chunk).order_by("pk"), block)
+            if not len(found):
+                continue
+            selection = Selection(tags, matrix, cutoffs, exclusive=exclusive, min_prob=vocabulary.min_probability)
+            selection.add(found, vectors)
+            counts = selection.write()
+            written += sum(counts.values())
+            trim_tags_to_cap(list(counts), collection_id)
+    return written

@@ -258,23 +258,21 @@ def _cutoff(tag: Tag, cos: np.ndarray, learned: float | None) -> float:
 
 def score_vocabulary(*, vocabulary: Vocabulary, collection: Collection, model_id: str,
                      photo_ids: list[int] | None = None, tags: list[Tag] | None = None) -> int:
-    """Writes suggestions of `tags` (default: the stale ones) for the collection's photos (or only
-    `photo_ids`, with the cutoffs remembered from the last full scoring). Returns suggestions written.
-    In one step and in memory: for new photos and small collections; the `tag_photos` job scores
-    collections of any size in shards (tagging.scoring)."""
+    """Writes suggestions of `tags` (default: the stale ones) for the collection's photos, in one step
+    and in memory: for small collections (the `tag_photos` job scores any size in shards). With
+    `photo_ids` (new photos): the tags already scored over the collection, at their remembered
+    cutoffs, through the job's bounded selection and per-tag cap (tagging.scoring). Returns
+    suggestions written."""
     from ml_core.zeroshot import select
 
-    full = photo_ids is None
+    from atelier.tagging.scoring import tag_new_photos_of
+
+    if photo_ids is not None:
+        return tag_new_photos_of(vocabulary, collection.pk, model_id, photo_ids)
     tags = stale_tags(vocabulary, collection, model_id) if tags is None else tags
-    if not full:  # new photos: only tags already scored over the collection, with their cutoffs
-        scorings = {s.tag_id: s for s in TagScoring.objects.filter(tag__vocabulary=vocabulary, collection=collection,
-                                                                   model_id=model_id)}
-        tags = [t for t in vocabulary.tags.all() if t.pk in scorings and scorings[t.pk].version == t.version]
     if not tags:
         return 0
     scope = Photo.objects.filter(collection=collection)
-    if not full:
-        scope = scope.filter(pk__in=photo_ids)
     ids, vectors = stored_vectors(model_id, photo_ids=scope.values("pk"))
     all_tags = list(vocabulary.tags.all()) if vocabulary.mode == Vocabulary.Mode.EXCLUSIVE else tags
     matrix = vocabulary_matrix(vocabulary, all_tags, model_id)
@@ -284,22 +282,18 @@ def score_vocabulary(*, vocabulary: Vocabulary, collection: Collection, model_id
                                  if len(ids) else ([], [], [], []))
         cutoffs = {t.pk: vocabulary.min_probability for t in all_tags}
     else:
-        if full:
-            cos = vectors @ matrix.T if len(ids) else np.zeros((0, len(tags)), np.float32)
-            learned = learned_thresholds(collection=collection, tags=tags)
-            thresholds = np.array([_cutoff(t, cos[:, j], learned.get(t.pk)) for j, t in enumerate(tags)], np.float32)
-        else:
-            thresholds = np.array([scorings[t.pk].cutoff for t in tags], np.float32)
+        cos = vectors @ matrix.T if len(ids) else np.zeros((0, len(tags)), np.float32)
+        learned = learned_thresholds(collection=collection, tags=tags)
+        thresholds = np.array([_cutoff(t, cos[:, j], learned.get(t.pk)) for j, t in enumerate(tags)], np.float32)
         cutoffs = {t.pk: float(c) for t, c in zip(tags, thresholds)}
         rows, cols, conf, cut = (select(vectors, matrix, mode="multi", thresholds=thresholds)
                                  if len(ids) else ([], [], [], []))
     suggestions = [(int(ids[r]), all_tags[c].pk, float(p), float(p - k)) for r, c, p, k in zip(rows, cols, conf, cut)]
     with transaction.atomic():
         written = _write_suggestions(tag_ids=[t.pk for t in all_tags], photo_scope=scope, suggestions=suggestions)
-        if full:
-            for t in all_tags:
-                TagScoring.objects.update_or_create(tag=t, collection=collection, defaults={
-                    "version": t.version, "model_id": model_id, "cutoff": cutoffs.get(t.pk)})
+        for t in all_tags:
+            TagScoring.objects.update_or_create(tag=t, collection=collection, defaults={
+                "version": t.version, "model_id": model_id, "cutoff": cutoffs.get(t.pk)})
     return written
 
 
@@ -345,14 +339,22 @@ def start_tagging_job(*, user, collection: Collection, force: bool = False) -> i
 
 def tag_new_photos(*, photo_ids: list[int], model_id: str) -> int:
     """Suggestions for freshly embedded photos with every tag already scored over their collection
-    (its remembered cutoffs); tags never scored there get a tagging job over the whole collection."""
+    (its remembered cutoffs), ATELIER_TAG_BLOCK photos at a time; tags never scored there get a
+    tagging job over the whole collection."""
     from atelier.jobs.models import Job
 
-    written = 0
-    for collection in Collection.objects.filter(photos__pk__in=photo_ids).distinct().select_related("owner"):
-        ids = list(collection.photos.filter(pk__in=photo_ids).values_list("pk", flat=True))
-        for vocabulary in applicable_vocabularies(collection):
-            written += score_vocabulary(vocabulary=vocabulary, collection=collection, model_id=model_id, photo_ids=ids)
+    written, seen, block = 0, set(), settings.ATELIER_TAG_BLOCK
+    for start in range(0, len(photo_ids), block):
+        by_collection: dict[int, list[int]] = {}
+        for pk, collection_id in Photo.objects.filter(pk__in=[int(i) for i in photo_ids[start:start + block]]).values_list(
+                "pk", "collection_id"):
+            by_collection.setdefault(collection_id, []).append(pk)
+        for collection in Collection.objects.filter(pk__in=list(by_collection)):
+            for vocabulary in applicable_vocabularies(collection):
+                written += score_vocabulary(vocabulary=vocabulary, collection=collection, model_id=model_id,
+                                            photo_ids=by_collection[collection.pk])
+        seen.update(by_collection)
+    for collection in Collection.objects.filter(pk__in=list(seen)).select_related("owner"):
         busy = Job.objects.filter(kind="tag_photos", collection=collection, state__in=[Job.State.QUEUED, Job.State.RUNNING])
         if not busy.exists() and stale_vocabularies(collection, model_id):
             start_tagging_job(user=collection.owner, collection=collection)
