@@ -66,15 +66,8 @@ def seed(n: int):
         return (collection.pk, f"{i:064x}", f"IMG_{i:06d}.jpg", f"Photo {i}" if i % 3 else "", "", "jpg", 640, 480,
                 1000, taken, added, True, "")
 
-    columns = "collection_id, sha256, filename, title, caption, format, width, height, bytes, taken_at, created_at, thumbs_ready, process_error"
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur, cur.copy(f"COPY library_photo ({columns}) FROM STDIN") as copy:
-            for i in range(n):
-                copy.write_row(row(i))
-    else:
-        names = [c.strip() for c in columns.split(",")]
-        for start in range(0, n, 20_000):
-            Photo.objects.bulk_create([Photo(**dict(zip(names, row(i)))) for i in range(start, min(n, start + 20_000))])
+    insert_rows("library_photo", "collection_id, sha256, filename, title, caption, format, width, height, bytes, "
+                "taken_at, created_at, thumbs_ready, process_error", (row(i) for i in range(n)))
     _seed_embeddings(collection)
     tag = Tag.objects.create(vocabulary=Vocabulary.objects.create(collection=collection, name="scenes"), name=TAG)
     ids = Photo.objects.filter(collection=collection).values_list("id", flat=True)[::10]
@@ -85,10 +78,7 @@ def seed(n: int):
 
 
 def _seed_embeddings(collection) -> None:
-    """One stored vector per photo for the configured CLIP model (COPY on PostgreSQL), as the embed job leaves them."""
-    from django.db import connection
-
-    from atelier.embeddings.models import PhotoEmbedding
+    """One stored vector per photo for the configured CLIP model, as the embed job leaves them."""
     from atelier.embeddings.services import model_status
     from atelier.library.models import Photo
     from atelier.search.benchmark import _vectors
@@ -96,16 +86,32 @@ def _seed_embeddings(collection) -> None:
 
     model_id, dim = model_status().model_id, get_engine(os.environ["ATELIER_CLIP_MODEL"]).embed_dim
     ids = list(Photo.objects.filter(collection=collection).order_by("id").values_list("id", flat=True))
-    vectors = _vectors(len(ids), dim).astype("<f2")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur, cur.copy(
-                "COPY embeddings_photoembedding (photo_id, model_id, dim, vector, error, created_at) FROM STDIN") as copy:
-            now = datetime.now(timezone.utc)
-            for pk, vector in zip(ids, vectors):
-                copy.write_row((pk, model_id, dim, vector.tobytes(), "", now))
-    else:
-        PhotoEmbedding.objects.bulk_create([PhotoEmbedding(photo_id=pk, model_id=model_id, dim=dim, vector=v.tobytes())
-                                            for pk, v in zip(ids, vectors)], batch_size=20_000)
+    vectors, now = _vectors(len(ids), dim).astype("<f2"), datetime.now(timezone.utc)
+    insert_rows("embeddings_photoembedding", "photo_id, model_id, dim, vector, error, created_at",
+                ((pk, model_id, dim, v.tobytes(), "", now) for pk, v in zip(ids, vectors)))
+
+
+def insert_rows(table: str, columns: str, rows, chunk: int = 20_000) -> None:
+    """Many rows fast: COPY on PostgreSQL, plain executemany on SQLite (building ORM objects for
+    bulk_create took most of the seeding time)."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cur:   # one commit (SQLite's autocommit syncs every row)
+        if connection.vendor == "postgresql":
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(columns.split(',')))})"
+        as_stored = connection.ops.adapt_datetimefield_value   # how Django writes datetimes to SQLite
+        batch = []
+        for row in rows:
+            batch.append(tuple(as_stored(v) if isinstance(v, datetime) else v for v in row))
+            if len(batch) == chunk:
+                cur.executemany(sql, batch)
+                batch = []
+        if batch:
+            cur.executemany(sql, batch)
 
 
 def build_index() -> str:
