@@ -3,7 +3,7 @@
 The generator is the default backend of the generation plugin: Atelier's DALL·E (ml_core/weights/dalle)
 with the weights' own sampling settings (`Dalle.sampling`: guidance 2, top-k 16), temperature 1, no top-p,
 sampled in batches of 16 (`AtelierDalleBackend.batch_size`, `first=` chunks). Prompts are the canonical
-captions of `ml_core.dalle.evaluate.eval_prompts` (an unseen world), and the accuracy run IS
+captions of `ml_core.eval.dalle.eval_prompts` (an unseen world), and the accuracy run IS
 `generation_eval` (imported, not copied) with the sampler wrapped so that it samples in batches of 16
 and times each 64-candidate generation (candidate i is the same image in any chunking).
 
@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ml_core.clip import get_engine  # noqa: E402
 from ml_core.dalle import load_dalle  # noqa: E402
-from ml_core.dalle.evaluate import CATEGORY_HEADS, generation_eval  # noqa: E402
+from ml_core.eval.dalle import CATEGORY_HEADS, generation_eval  # noqa: E402
 from ml_core.rerank import score_candidates  # noqa: E402
 from ml_core.synth.oracle import Oracle  # noqa: E402
 

@@ -39,3 +39,36 @@ def test_no_product_code_imports_the_synthetic_world():
                  for module in imported_modules(path)
                  if module == "ml_core.synth" or module.startswith("ml_core.synth.")]
     assert offenders == []
+
+
+# The one place platform/ and plugins/ get a CLIP engine: engines are cached per (device, batch
+# size), so a second call site with other arguments would load a second copy of the model.
+ENGINE_ENTRY_POINT = Path("platform/atelier/embeddings/services.py")
+ENGINE_BUILDERS = {"get_engine", "create_engine"}
+
+
+def engine_builder_uses(path: Path) -> list[int]:
+    """Lines where a file calls or imports ``get_engine``/``create_engine`` (by any access path)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in ENGINE_BUILDERS:
+                lines.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and any(a.name in ENGINE_BUILDERS for a in node.names):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_engine_check_sees_calls_and_imports(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from ml_core.clip import get_engine as g\nimport ml_core.clip as c\nc.create_engine('demo')\n")
+    assert engine_builder_uses(sample) == [1, 3]
+
+
+def test_platform_and_plugins_get_the_engine_only_through_the_configured_entry_point():
+    offenders = [f"{path.relative_to(ROOT)}:{line}"
+                 for entry in ("platform", "plugins") for path in python_files(entry)
+                 if path.relative_to(ROOT) != ENGINE_ENTRY_POINT for line in engine_builder_uses(path)]
+    assert offenders == [], "use atelier.embeddings.services.worker_engine() / configured_embed_dim()"

@@ -15,7 +15,7 @@ from .cache import TextEmbeddingCache, text_cache
 from .decode import ImageSource, load_image
 from .engine import ClipEngine, ImageBatch, ImageEmbeddings
 from .errors import ClipError, ImageDecodeError, ModelNotReadyError, ModelSpecError, ModelWeightsError
-from .factory import ModelStatus, clear_engines, create_engine, get_engine, model_status
+from .factory import ModelStatus, clear_engines, create_engine, embed_dim_of, get_engine, model_status
 from .registry import (
     DEMO_ARCH, ENV_MODEL, ModelSpec, configured_spec, demo_weights_dir, list_architectures,
     resolve_model_spec,
@@ -27,7 +27,7 @@ __all__ = [
     "ClipEngine", "ClipError", "DEMO_ARCH", "ENV_MODEL", "ImageBatch", "ImageDecodeError",
     "ImageEmbeddings", "ImageSource", "ModelNotReadyError", "ModelSpec", "ModelSpecError",
     "ModelStatus", "ModelWeightsError", "TextEmbeddingCache", "available_cpus", "clear_engines",
-    "configure_threads", "configured_spec", "create_engine", "demo_weights_dir",
+    "configure_threads", "configured_spec", "create_engine", "demo_weights_dir", "embed_dim_of",
     "find_weights_in_dir", "get_engine", "list_architectures", "load_image", "model_status",
     "pick_device", "resolve_model_spec", "save_pretrained", "text_cache",
 ]

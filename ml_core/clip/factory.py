@@ -7,18 +7,21 @@ threads asking for the same model at once load it once while other models can lo
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
+import open_clip
 import torch
 
 from .cache import TextEmbeddingCache
 from .engine import ClipEngine
 from .errors import ModelWeightsError
 from .loading import load_model
-from .registry import ModelSpec, resolve_model_spec
+from .registry import ModelSpec, register_atelier_configs, resolve_model_spec
 from .runtime import configure_threads, default_batch_size, default_decode_workers, pick_device
-from .weights import locate_weights
+from .weights import CONFIG_NAME, locate_weights
 
 _engines: dict[tuple, ClipEngine] = {}
 _key_locks: dict[tuple, threading.Lock] = {}
@@ -97,3 +100,19 @@ def model_status(spec: str | ModelSpec | None = None, *, cache_dir: str | None =
         return ModelStatus(model_spec.canonical, False, None, str(exc), exc.path)
     path = None if source.path is None else str(source.path)
     return ModelStatus(model_spec.canonical, True, source.model_id, "ready", path)
+
+
+def embed_dim_of(spec: str | ModelSpec | None = None, *, cache_dir: str | None = None) -> int:
+    """The dimension of the vectors ``spec`` produces, read from its architecture config without
+    building the model (what an index needs before any vector exists). Equals ``engine.embed_dim``:
+    open_clip sizes both towers' projections by the config's ``embed_dim``. Raises like ``locate_weights``."""
+    model_spec = spec if isinstance(spec, ModelSpec) else resolve_model_spec(spec)
+    arch = locate_weights(model_spec, cache_dir=cache_dir).arch
+    if arch.startswith("local-dir:"):
+        config = json.loads((Path(arch.removeprefix("local-dir:")) / CONFIG_NAME).read_text())["model_cfg"]
+    else:
+        register_atelier_configs()
+        config = open_clip.get_model_config(arch)
+    if not config or "embed_dim" not in config:
+        raise ModelWeightsError(model_spec.canonical, f"architecture {arch!r} has no embed_dim in its config")
+    return int(config["embed_dim"])

@@ -30,12 +30,12 @@ from torch import nn
 TOWERS = {  # name -> (width, hidden, head, coords, stem, trunk input, colour branch)
     "atelier_conv64": (32, 256, "flatten", False, "k4", "rgb", False),
     # hue-blind shape trunk + per-pixel colour branch (held-out colour+shape pairs, docs);
-    # "factored" is the shipped one, the others were probed beside it
+    # "factored" is the demo CLIP's tower, the others are compared with it in CHANGELOG.md (demo CLIP v3)
     "atelier_conv64_mask": (32, 256, "flatten", False, "k4", "mask", "linear"),
     "atelier_conv64_split": (32, 256, "flatten", False, "k4", "saturation", "linear"),
     "atelier_conv64_factored": (32, 256, "flatten", False, "k4", "saturation", "head"),
     "atelier_conv64_branch": (32, 256, "flatten", False, "k4", "rgb", "head"),
-    # probe variants (docs/ml/demo_clip.md)
+    # RGB variants the factored towers are measured against (CHANGELOG.md, demo CLIP v1, v2)
     "atelier_conv64_hc": (32, 256, "hybrid", True, "k4", "rgb", False),
     "atelier_conv64_full": (32, 256, "flatten", False, "full", "rgb", False),
     "atelier_conv64_hybrid": (32, 256, "hybrid", False, "full", "rgb", False),

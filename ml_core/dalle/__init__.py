@@ -8,8 +8,10 @@
 Parts: `vqvae` (image tokenizer: VQ-VAE, EMA codebook, dead-code restart), `text` (BPE, fixed
 length), `model` (decoder-only transformer over [text | image tokens], reference `generate`),
 `sampler` (batched, KV cache, temperature/top-k/top-p, per-candidate seeds, classifier-free
-guidance, row previews, image completion), `training`, `evaluate`, `pipeline` (save/load).
-Train: `python -m ml_core.train dalle`; measure: `python -m ml_core.eval dalle --json`.
+guidance, row previews, image completion), `training` (the stages, on ml_core's trainer) and
+`training_data` (their batches), `pipeline` (save/load).
+Train: `python -m ml_core.train dalle`; measure: `python -m ml_core.eval dalle --json`
+(``ml_core.eval.dalle``).
 """
 from .model import DalleConfig, DalleTransformer, KVCache
 from .pipeline import DEFAULT_DIR, Dalle, DalleWeightsError, load_dalle, save_pipeline

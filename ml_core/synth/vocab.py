@@ -8,14 +8,8 @@ from __future__ import annotations
 
 # name -> sRGB. Saturated and well apart in hue so that every colour stays readable at 32 px.
 COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 38, 38),
-    "orange": (245, 130, 20),
-    "yellow": (240, 210, 30),
-    "green": (40, 160, 60),
-    "cyan": (30, 190, 200),
-    "blue": (40, 80, 220),
-    "purple": (130, 50, 190),
-    "pink": (240, 100, 180),
+    "red": (220, 38, 38), "orange": (245, 130, 20), "yellow": (240, 210, 30), "green": (40, 160, 60),
+    "cyan": (30, 190, 200), "blue": (40, 80, 220), "purple": (130, 50, 190), "pink": (240, 100, 180),
 }
 COLOUR_NAMES: tuple[str, ...] = tuple(COLOURS)
 
@@ -96,14 +90,8 @@ WITH_PHRASES: dict[str, str] = {
 
 # Backgrounds are neutral (saturation < 0.2), so no background is confusable with an object colour.
 BACKGROUNDS: dict[str, tuple[int, int, int]] = {
-    "white": (240, 240, 236),
-    "light grey": (200, 200, 200),
-    "grey": (140, 140, 140),
-    "charcoal": (60, 60, 64),
-    "black": (20, 20, 22),
-    "cream": (236, 228, 208),
-    "sand": (196, 184, 160),
-    "slate": (100, 106, 118),
+    "white": (240, 240, 236), "light grey": (200, 200, 200), "grey": (140, 140, 140), "charcoal": (60, 60, 64),
+    "black": (20, 20, 22), "cream": (236, 228, 208), "sand": (196, 184, 160), "slate": (100, 106, 118),
 }
 BACKGROUND_NAMES: tuple[str, ...] = tuple(BACKGROUNDS)
 BACKGROUND_KINDS: tuple[str, ...] = ("plain", "gradient", "texture")

@@ -1,19 +1,5 @@
 """``python -m ml_core.train <subcommand> [options]``: one module per subcommand, each with ``main(argv)``."""
-from __future__ import annotations
+from ml_core.cli import subcommand_main
 
-import sys
-
-from ml_core.cli import dispatch
-
-SUBCOMMANDS: dict[str, str] = {
-    "clip": "ml_core.train.clip",
-    "dalle": "ml_core.train.dalle",
-}
-
-
-def main(argv: list[str] | None = None) -> int:
-    return dispatch("python -m ml_core.train", SUBCOMMANDS, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+SUBCOMMANDS = {"clip": "ml_core.train.clip", "dalle": "ml_core.train.dalle"}
+main = subcommand_main("python -m ml_core.train", SUBCOMMANDS, __name__)

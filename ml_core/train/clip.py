@@ -40,7 +40,7 @@ from ml_core.synth.oracle import HEADS, LAYOUTS, scene_targets
 from ml_core.synth.vocab import COLOUR_NAMES, SHAPE_NAMES, article
 
 from .clip_data import clip_batch, to_model_input
-from .trainer import Trainer, TrainerConfig
+from .trainer import Trainer, TrainerConfig, atomic_save
 
 DEFAULT_CHECKPOINT_DIR = Path("var/train/demo_clip")
 INIT_LOGIT_SCALE = 20.0
@@ -363,8 +363,7 @@ class ValidationSelector:
                          "state": {k: v.detach().clone() for k, v in clip.state_dict().items()}}
             if self.path:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(self.best, self.path.with_suffix(".tmp"))
-                self.path.with_suffix(".tmp").replace(self.path)
+                atomic_save(self.best, self.path)
 
     def restore_best(self, t: Trainer) -> None:
         if self.best is not None:

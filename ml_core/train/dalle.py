@@ -2,7 +2,8 @@
 
 Trains the image tokenizer (VQ-VAE), the BPE text tokenizer and the transformer on the synthetic
 world, checkpointing into --work (default var/dalle/<config>-seed<seed>); --resume continues an
-interrupted run from its last checkpoint. Final fp16 weights + config.json go to --out.
+interrupted run from its last checkpoint. Each stage runs on ml_core's trainer, on --device
+(default: ATELIER_DEVICE, else CUDA when present). Final fp16 weights + config.json go to --out.
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoints in --work")
     p.add_argument("--work", default=None, help="checkpoint directory (default var/dalle/<config>-seed<seed>)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default=None, help="torch device (default: ATELIER_DEVICE, else CUDA when present)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes building batches ahead of the training step (default 0: in the training process)")
     p.add_argument("--stage", choices=("all", "tokenizer", "decoder"), default="all",
                    help="'tokenizer' stops after the image tokenizer; 'decoder' only fine-tunes the "
                         "tokenizer's decoder (--decoder-steps, encoder and codes frozen: the tokens do not change)")
@@ -42,5 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     run(a.out, a.config, a.seed, a.work, a.resume, a.threads, stop_after=a.stage, tf_minutes=a.tf_minutes,
         decoder_steps=a.decoder_steps, object_weight=a.object_weight,
         decoder_scale=a.decoder_scale, tf_steps=a.tf_steps,
-        decoder_width=a.decoder_width, decoder_blocks=a.decoder_blocks, tf_scenes=a.tf_scenes)
+        decoder_width=a.decoder_width, decoder_blocks=a.decoder_blocks, tf_scenes=a.tf_scenes,
+        device=a.device, workers=a.workers)
     return 0

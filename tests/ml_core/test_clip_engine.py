@@ -162,6 +162,22 @@ def test_get_engine_loads_once_across_threads(monkeypatch):
     clear_engines()
 
 
+def test_embed_dim_of_reads_the_config_and_builds_no_model(monkeypatch, tmp_path):
+    from ml_core.clip import embed_dim_of
+
+    sizes = {spec: get_engine(spec).embed_dim for spec in (SPEC, "demo")}
+    folder = tmp_path / "checkpoint"  # a config beside (unreadable) weights: only the config is read
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text('{"model_cfg": {"embed_dim": 64}}')
+    (folder / "open_clip_model.safetensors").write_bytes(b"not read")
+    monkeypatch.setattr(factory, "load_model", lambda *a, **k: pytest.fail("a model was built"))
+    assert {spec: embed_dim_of(spec) for spec in sizes} == sizes == {SPEC: 128, "demo": 128}
+    assert embed_dim_of("random:ViT-B-32") == 512 and embed_dim_of("random:ViT-L-14") == 768
+    assert embed_dim_of(f"file:{folder}") == 64
+    assert embed_dim_of(f"file:{folder}/open_clip_model.safetensors?arch=ViT-B-32") == 512
+    clear_engines()
+
+
 def test_prefetch_is_ordered_bounded_and_isolates_errors():
     in_flight, peak, lock = [0], [0], threading.Lock()
 

@@ -11,7 +11,9 @@ import torch
 from ml_core.dalle import (DalleConfig, DalleTransformer, DalleWeightsError, Sampler, VQConfig, VQVAE,
                            load_dalle)
 from ml_core.dalle.sampler import filter_logits, pick
-from ml_core.dalle.training import CONFIGS, run, tokenize_scenes, train_tokenizer, vq_batch
+from ml_core.dalle.training import CONFIGS, DECODER_DIR, TOKENIZER_DIR, TRANSFORMER_DIR, run, train_tokenizer
+from ml_core.dalle.training_data import tokenize_scenes, vq_batch
+from ml_core.train.trainer import read_checkpoint
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +98,7 @@ def test_weighted_loss_weighs_tokens():
 
 
 def test_object_token_masks_cover_the_objects():
-    from ml_core.dalle.training import object_token_masks
+    from ml_core.dalle.training_data import object_token_masks
     from ml_core.synth.sampling import scene_at
 
     masks = object_token_masks(0, 64, 64, 16, batch=32)
@@ -192,6 +194,16 @@ def tiny_weights(tmp_path_factory):
     return out
 
 
+def rewind(folder, step: int, **fields) -> None:
+    """Edit a stage's checkpoint folder as if its run had stopped at ``step`` (both files agree)."""
+    model, optimizer = folder / "model.pt", folder / "optimizer.pt"
+    state = torch.load(model, weights_only=False)
+    state.update(step=step, losses=state["losses"][:step], **fields)
+    torch.save(state, model)
+    opt = torch.load(optimizer, weights_only=False)
+    torch.save({**opt, "step": step}, optimizer)
+
+
 def test_tiny_training_loss_falls_and_pipeline_samples(tiny_weights):
     losses = json.loads((tiny_weights / "work" / "losses.json").read_text())
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
@@ -208,9 +220,7 @@ def test_a_larger_time_budget_continues_a_finished_run(tiny_weights, tmp_path):
     short = run(tmp_path / "short", config="tiny", seed=0, work=work, resume=True, threads=1,
                 log=lambda m: None, tf_minutes=1e-9)          # the budget is spent: nothing to add
     steps = json.loads((short / "config.json").read_text())["tf_steps"]
-    st = torch.load(work / "tf_ckpt.pt", weights_only=False)
-    st.update(step=10, losses=st["losses"][:10], seconds=0.5)  # as if a time budget had stopped it at step 10
-    torch.save(st, work / "tf_ckpt.pt")
+    rewind(work / TRANSFORMER_DIR, 10, elapsed=0.5)  # as if a time budget had stopped it at step 10
     longer = run(tmp_path / "longer", config="tiny", seed=0, work=work, resume=True, threads=1,
                  log=lambda m: None, tf_minutes=5)
     meta = json.loads((longer / "config.json").read_text())
@@ -221,14 +231,14 @@ def test_a_larger_time_budget_continues_a_finished_run(tiny_weights, tmp_path):
 def test_a_larger_step_cap_continues_a_finished_run(tiny_weights, tmp_path):
     work = tmp_path / "work"
     shutil.copytree(tiny_weights / "work", work)
-    before = torch.load(work / "tf_ckpt.pt", weights_only=False)
+    before = read_checkpoint(work / TRANSFORMER_DIR)
     out = run(tmp_path / "more", config="tiny", seed=0, work=work, resume=True, threads=1,
               log=lambda m: None, tf_steps=46)
     meta = json.loads((out / "config.json").read_text())
     losses = json.loads((work / "losses.json").read_text())
     assert meta["tf_steps"] == 46 and len(losses) == 46 and "--tf-steps 46" in meta["command"]
     assert losses[:40] == before["losses"][:40]                     # the first 40 steps are kept
-    after = torch.load(work / "tf_ckpt.pt", weights_only=False)
+    after = read_checkpoint(work / TRANSFORMER_DIR)
     assert not torch.equal(after["model"]["head.weight"], before["model"]["head.weight"])
 
 
@@ -238,23 +248,22 @@ def test_a_continued_run_records_its_lineage(tiny_weights, tmp_path):
     that trains nothing adds nothing, and an interrupted call resumed with the same command is one entry."""
     work = tmp_path / "work"
     shutil.copytree(tiny_weights / "work", work)
-    first = torch.load(work / "tf_ckpt.pt", weights_only=False)
+    first = read_checkpoint(work / TRANSFORMER_DIR)
     out = run(tmp_path / "more", config="tiny", seed=0, work=work, resume=True, threads=1,
               log=lambda m: None, tf_steps=46)
     meta = json.loads((out / "config.json").read_text())
-    after = torch.load(work / "tf_ckpt.pt", weights_only=False)
-    assert len(first["commands"]) == 1 and meta["transformer_commands"][0] == first["commands"][0]
+    after = read_checkpoint(work / TRANSFORMER_DIR)
+    assert len(first["extra"]["commands"]) == 1 and meta["transformer_commands"][0] == first["extra"]["commands"][0]
     assert meta["transformer_commands"][1] == meta["command"] and "--resume --tf-steps 46" in meta["command"]
-    assert first["seconds"] < after["seconds"] and meta["times"]["transformer_train_total_s"] == round(after["seconds"], 1)
+    assert first["elapsed"] < after["elapsed"] and meta["times"]["transformer_train_total_s"] == round(after["elapsed"], 1)
     idle = run(tmp_path / "idle", config="tiny", seed=0, work=work, resume=True, threads=1,
                log=lambda m: None, tf_steps=46)                  # the cap is reached: no step to add
     assert json.loads((idle / "config.json").read_text())["transformer_commands"] == meta["transformer_commands"]
-    after.update(step=42, losses=after["losses"][:42], done=False)  # as if that call had been stopped at 42
-    torch.save(after, work / "tf_ckpt.pt")
+    rewind(work / TRANSFORMER_DIR, 42)  # as if that call had been stopped at 42
     resumed = run(tmp_path / "more", config="tiny", seed=0, work=work, resume=True, threads=1,
                   log=lambda m: None, tf_steps=46)                 # the same call again
     assert json.loads((resumed / "config.json").read_text())["transformer_commands"] == meta["transformer_commands"]
-    assert torch.load(work / "tf_ckpt.pt", weights_only=False)["step"] == 46
+    assert read_checkpoint(work / TRANSFORMER_DIR)["step"] == 46
 
 
 def test_more_training_scenes_extend_the_cached_tokens(tiny_weights, tmp_path):
@@ -280,7 +289,7 @@ def test_object_weight_trains_on_object_token_masks(tiny_weights, tmp_path):
     weighs those tokens more (so it differs from the plain run's), and config.json says so."""
     work = tmp_path / "work"
     shutil.copytree(tiny_weights / "work", work)
-    (work / "tf_ckpt.pt").unlink()                                   # transformer from scratch
+    shutil.rmtree(work / TRANSFORMER_DIR)                            # transformer from scratch
     out = run(tmp_path / "w", config="tiny", seed=0, work=work, resume=True, threads=1,
               log=lambda m: None, object_weight=4.0)
     meta = json.loads((out / "config.json").read_text())
@@ -314,11 +323,11 @@ def test_missing_or_broken_weights_fail_clearly(tiny_weights, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- shipped model
-SHIPPED_MIN_COLOUR_SHAPE = 0.125  # fifth-session weights: 52.7 % at N=1 in the eval (16 prompts x 64); 6 of these 24 (6 prompts x 4, the weights' own settings; the weights before: 7 at cond 2)
+SHIPPED_MIN_COLOUR_SHAPE = 0.125  # a floor under every shipped version: v5 (CHANGELOG.md) had 52.7 % at N=1 in the eval (16 prompts x 64) and 6 of these 24 (6 prompts x 4, its own settings; v4: 7 at cond 2)
 
 
 def test_shipped_checkpoint_loads_and_oracle_judges_its_samples():
-    from ml_core.dalle.evaluate import CATEGORY_HEADS, eval_prompts, judge
+    from ml_core.eval.dalle import CATEGORY_HEADS, eval_prompts, judge
     from ml_core.synth.captions import canonical_caption
     from ml_core.synth.oracle import Oracle
 
@@ -337,7 +346,7 @@ def test_shipped_tokenizer_keeps_what_the_oracle_reads():
     """tokenizer_eval on 200 held-out scenes: the oracle reads from the shipped tokenizer's
     reconstructions at least 92 % of what it reads from the originals (measured 0.945 on these 200
     with the wide decoder, 0.935 with the one before; the 32 px tokenizer before that: 0.708)."""
-    from ml_core.dalle.evaluate import tokenizer_eval
+    from ml_core.eval.dalle import tokenizer_eval
     from ml_core.synth.oracle import Oracle
 
     tok = tokenizer_eval(load_dalle().vq, Oracle.load(), n=200)
@@ -348,7 +357,7 @@ def test_shipped_tokenizer_keeps_what_the_oracle_reads():
 def test_shipped_transformer_listens_to_the_shape_word():
     """caption_sensitivity: the shipped model's object tokens are likelier under their own caption
     than under the same scene's caption with another shape (measured 90 %, 67 % before; 0.5 = ignored)."""
-    from ml_core.dalle.evaluate import caption_sensitivity, other_shape
+    from ml_core.eval.dalle import caption_sensitivity, other_shape
     from ml_core.synth.captions import canonical_caption
     from ml_core.synth.sampling import scene_at
 
@@ -366,7 +375,7 @@ def test_shipped_transformer_listens_to_the_shape_word():
 def test_expected_top1_and_any_right_average_over_every_subset():
     """The eval's estimators equal brute force over all n-subsets of the candidates."""
     from itertools import combinations
-    from ml_core.dalle.evaluate import any_right, expected_top1
+    from ml_core.eval.dalle import any_right, expected_top1
 
     rng = np.random.default_rng(3)
     ok, score = rng.random(9) < 0.4, rng.normal(size=9)
@@ -383,7 +392,7 @@ def test_eval_ceiling_bounds_the_reranked_top1():
     """generation_eval's "ceiling" (chance that N candidates hold at least one right one) lies
     between the N=1 accuracy and N times it, grows with N, and bounds the CLIP-reranked top-1."""
     from ml_core.clip import get_engine
-    from ml_core.dalle.evaluate import generation_eval
+    from ml_core.eval.dalle import generation_eval
     from ml_core.synth.oracle import Oracle
 
     gen = generation_eval(load_dalle(), Oracle.load(), n_per_category=2, n_max=16, ns=(1, 4, 16),
@@ -411,19 +420,17 @@ def test_eval_ceiling_bounds_the_reranked_top1():
 
 def tiny_work_and_tokenizer(tiny_weights, tmp_path):
     """A copy of the tiny run's work dir and its trained tokenizer (eval mode)."""
-    from ml_core.dalle.training import CONFIGS
-
     work = tmp_path / "work"
     shutil.copytree(tiny_weights / "work", work)
     vq = VQVAE(CONFIGS["tiny"].vq)
-    vq.load_state_dict(torch.load(work / "vq_ckpt.pt", weights_only=False)["model"])
+    vq.load_state_dict(read_checkpoint(work / TOKENIZER_DIR)["model"])
     return work, vq.eval()
 
 
 def test_decoder_finetuning_keeps_every_token_and_run_ships_it(tiny_weights, tmp_path):
     """--stage decoder: only the decoder learns (encoder, codebook and so every image's tokens are
     untouched, so the transformer trained on them stays valid); a later run writes that decoder."""
-    from ml_core.dalle.training import CONFIGS, DECODER_CKPT, finetune_decoder, vq_batch
+    from ml_core.dalle.training import finetune_decoder
 
     work, before = tiny_work_and_tokenizer(tiny_weights, tmp_path)
     tc = CONFIGS["tiny"]
@@ -433,7 +440,8 @@ def test_decoder_finetuning_keeps_every_token_and_run_ships_it(tiny_weights, tmp
     for name, value in before.state_dict().items():
         same = torch.equal(value, after.state_dict()[name])
         assert same != name.startswith("decoder."), name  # decoder moved, nothing else did
-    assert torch.load(work / DECODER_CKPT, weights_only=False)["done"]
+    held = read_checkpoint(work / DECODER_DIR)
+    assert held["step"] == held["config"]["steps"] == 6                # finished: what `run` ships
     out = run(tmp_path / "weights", config="tiny", seed=0, work=work, resume=True, threads=1, log=lambda m: None)
     assert json.loads((out / "config.json").read_text())["decoder_finetune_steps"] == 6
     shipped = load_dalle(out)
@@ -447,8 +455,8 @@ def test_super_resolving_decoder_paints_the_same_tokens_at_twice_the_size(tiny_w
     """--decoder-scale 2: a new decoder paints the tokenizer's tokens at 2x its input size (tokens
     and so the transformer unchanged); the weights load and sample at that size, and the tokenizer
     eval judges it against scenes rendered at that size."""
-    from ml_core.dalle.evaluate import tokenizer_eval
-    from ml_core.dalle.training import CONFIGS, finetune_decoder, vq_batch
+    from ml_core.eval.dalle import tokenizer_eval
+    from ml_core.dalle.training import finetune_decoder
     from ml_core.synth.oracle import Oracle
 
     work, base = tiny_work_and_tokenizer(tiny_weights, tmp_path)
@@ -474,7 +482,7 @@ def test_super_resolving_decoder_paints_the_same_tokens_at_twice_the_size(tiny_w
 def test_wider_decoder_is_trained_new_on_the_same_tokens_and_ships(tiny_weights, tmp_path):
     """--decoder-width / --decoder-blocks: a new, wider and deeper decoder at grid resolution learns
     from the frozen tokens; the weights record and load its shape; resuming with another is refused."""
-    from ml_core.dalle.training import CONFIGS, finetune_decoder, vq_batch
+    from ml_core.dalle.training import finetune_decoder
 
     work, base = tiny_work_and_tokenizer(tiny_weights, tmp_path)
     tc = CONFIGS["tiny"]
@@ -541,3 +549,90 @@ def test_the_eval_plots_the_studios_ranking_and_raw_cosine(tmp_path):
     ranked, raw = (Image.open(tmp_path / f) for f in ("ranked.png", "raw.png"))
     assert ranked.size == raw.size == (640, 400)
     assert ranked.tobytes() != raw.tobytes()     # the points sit at the values they plot
+
+
+# ---------------------------------------------------------------------------------------- on the trainer
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_every_stage_trains_on_the_requested_device(tmp_path, device):
+    """--device: the tokenizer and transformer train there (their checkpoints say so and hold
+    tensors there); the weights written hold CPU tensors, so they load on any machine."""
+    work = tmp_path / "work"
+    out = run(tmp_path / "w", config="tiny", seed=0, work=work, threads=1, log=lambda m: None,
+              tf_steps=3, device=device)
+    meta = json.loads((out / "config.json").read_text())
+    assert meta["device"].startswith(device) and f"--device {device}" in meta["command"]
+    for stage in (TOKENIZER_DIR, TRANSFORMER_DIR):
+        state = torch.load(work / stage / "model.pt", weights_only=False)      # no map_location
+        assert state["config"]["device"] == device, stage
+        assert {t.device.type for t in state["model"].values()} == {device}, stage
+    shipped = torch.load(out / "transformer.pt", weights_only=True)
+    assert {t.device.type for t in shipped.values()} == {"cpu"}
+    assert load_dalle(out).sampler().sample("a red circle", n=1, seed=0).images.shape == (1, 3, 32, 32)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_tokenizer_stage_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    """The tokenizer checkpoints every 3 of 6 steps; a run stopped during step 5 resumes from step
+    3 with the same weights, optimizer moments and random stream (dead-code restarts draw from it),
+    and ends where an uninterrupted run ends."""
+    import dataclasses
+
+    from ml_core.dalle import training_data
+
+    tc = dataclasses.replace(CONFIGS["tiny"], vq_steps=6, ckpt_every=3, warmup=2)
+    whole = train_tokenizer(tc, 0, tmp_path / "whole", resume=False, log=lambda m: None)
+    real = training_data.TokenizerBatches.__call__
+
+    def stop_at_step_4(self, step):
+        if step == 4:
+            raise _Stop
+        return real(self, step)
+
+    monkeypatch.setattr(training_data.TokenizerBatches, "__call__", stop_at_step_4)
+    with pytest.raises(_Stop):
+        train_tokenizer(tc, 0, tmp_path / "broken", resume=False, log=lambda m: None)
+    assert read_checkpoint(tmp_path / "broken" / TOKENIZER_DIR)["step"] == 3
+    monkeypatch.setattr(training_data.TokenizerBatches, "__call__", real)
+    resumed = train_tokenizer(tc, 0, tmp_path / "broken", resume=True, log=lambda m: None)
+    for name, value in whole.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    assert read_checkpoint(tmp_path / "broken" / TOKENIZER_DIR)["losses"] == \
+        read_checkpoint(tmp_path / "whole" / TOKENIZER_DIR)["losses"]
+
+
+def test_resuming_a_work_directory_of_the_one_file_layout_is_refused(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    torch.save({"model": {}, "step": 3}, work / "tf_ckpt.pt")
+    with pytest.raises(ValueError, match=r"older layout \(tf_ckpt.pt\).*another --work"):
+        run(tmp_path / "w", config="tiny", seed=0, work=work, resume=True, threads=1, log=lambda m: None)
+
+
+def test_the_eval_writes_files_only_into_the_plots_folder(tiny_weights, tmp_path, monkeypatch, capsys):
+    """`python -m ml_core.eval dalle` prints its table and JSON; it writes no file (not into docs/,
+    not into the working directory) unless --plots DIR, and then only into DIR."""
+    from pathlib import Path
+
+    from ml_core.eval.dalle import main
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+
+    def files(folder):
+        return {(p, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+
+    before = files(docs)
+    monkeypatch.chdir(tmp_path)
+    argv = ["--weights", str(tiny_weights / "weights"), "--quick", "--prompts", "2", "--clip", "file:/nowhere",
+            "--threads", "1", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["prompts_per_category"] == 2 and result["clip"].startswith("unavailable")
+    assert files(docs) == before and list(tmp_path.iterdir()) == []
+    assert main([*argv, "--plots", str(tmp_path / "plots")]) == 0
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == \
+        ["dalle_accuracy_vs_n.png", "dalle_accuracy_vs_n_raw.png", "dalle_samples.png"]
+    assert files(docs) == before

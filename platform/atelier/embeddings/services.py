@@ -50,6 +50,20 @@ def worker_engine(*, expected_model_id: str | None = None):
     return engine
 
 
+def configured_embed_dim() -> int:
+    """The configured model's vector dimension, read from its architecture config.
+
+    No engine is built: a web process that serves an empty index, or a command that sizes a vector
+    table, must not load the model for one integer (engines are cached per device and batch size, so
+    another ``get_engine`` call here would also be a second copy beside ``worker_engine``'s). The
+    architecture config, not the model's profile: every model has one (open_clip's registered
+    configs, or ``open_clip_config.json`` beside the weights) and it fixes the size, while a profile
+    is optional and says how to use the vectors, not what they are."""
+    from ml_core.clip import embed_dim_of
+
+    return embed_dim_of(settings.ATELIER_CLIP_MODEL)
+
+
 def photos_missing_embeddings(model_id: str, photos=None):
     photos = Photo.objects.all() if photos is None else photos
     done = PhotoEmbedding.objects.filter(photo=OuterRef("pk"), model_id=model_id)

@@ -136,13 +136,12 @@ def _measure(n: int, requests: int, spec: str, db_url: str) -> dict:
     from django.core.management import call_command
     from django.test import Client
 
-    from atelier.embeddings.services import model_status
+    from atelier.embeddings.services import model_status, worker_engine
     from atelier.search.index_service import index_service
     from atelier.search.indexing import build_and_publish
-    from ml_core.clip import get_engine
 
     call_command("migrate", verbosity=0)
-    engine = get_engine(spec)
+    engine = worker_engine()  # setup_throwaway configured `spec`; the same engine the search view encodes with
     model_id = model_status().model_id
     t0 = time.perf_counter()
     user = _fill(n, model_id, engine.embed_dim)

@@ -52,27 +52,26 @@ def serve() -> None:
 def run(photos: int, library: int) -> dict:
     from atelier.search.benchmark import setup_throwaway
 
-    spec, db_url, drop = setup_throwaway()
+    _spec, _db_url, drop = setup_throwaway()
     try:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        return _measure(photos, library, spec)
+        return _measure(photos, library)
     finally:
         drop()
 
 
-def _measure(photos: int, library: int, spec: str) -> dict:
+def _measure(photos: int, library: int) -> dict:
     from django.db import transaction
 
     from atelier.embeddings.models import PhotoEmbedding
-    from atelier.embeddings.services import model_status
+    from atelier.embeddings.services import configured_embed_dim, model_status
     from atelier.library.models import Collection, Photo
     from atelier.search.benchmark import _fill
     from atelier.search.indexing import build_and_publish
-    from ml_core.clip import get_engine
 
-    dim = get_engine(spec).embed_dim
+    dim = configured_embed_dim()  # of the model setup_throwaway configured
     model_id = model_status().model_id
     _fill(library, model_id, dim)
     build_and_publish(model_id)

@@ -75,9 +75,10 @@ def model_dim(model_id: str) -> int:
     row = PhotoEmbedding.objects.filter(model_id=model_id).exclude(dim=0).values_list("dim", flat=True).first()
     if row:
         return int(row)
-    from ml_core.clip import get_engine
+    from atelier.embeddings.services import configured_embed_dim
 
-    return int(get_engine(settings.ATELIER_CLIP_MODEL).embed_dim)
+    # No vector stored yet: the configured model's config says the size (no model is loaded for it).
+    return configured_embed_dim()
 
 
 class IndexService:
