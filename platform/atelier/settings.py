@@ -208,7 +208,11 @@ else:
     SILENCED_SYSTEM_CHECKS = ["axes.W001"]  # axes warns of local memory, which is right for one process
 
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # channels_redis waits for messages with a 5 s BZPOPMIN; redis-py (8.x) reads with a 5 s socket
+    # timeout by default, so an idle socket's consumer died with "Timeout reading" after 5 s and the
+    # page's live progress stopped. The read must outlast the blocking pop.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                  "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]}}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -1,4 +1,6 @@
 """Generation API (thin: parse, check, call a service, return JSON). Paths in api_urls.py, under /api/."""
+import zlib
+
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -10,6 +12,7 @@ from rest_framework.views import APIView
 
 from atelier.plugin_api import InvalidInput, access_collection, api_page_bounds, body_object, clean_id, found_or_404
 from plugins.generation import schema, selectors, services
+from plugins.generation.presentation import candidate_json
 
 MAX_LIST = 100
 
@@ -27,13 +30,6 @@ def _start(user, requests, batch=""):
         return services.start_generations(user=user, requests=requests, batch=batch)
     except services.QueueFull as exc:
         raise QueueFullError(str(exc)) from None
-
-
-def candidate_json(generation, c) -> dict:
-    return {"index": c.index, "seed": str(c.seed), "score": round(c.score, 4),
-            "rank_score": None if c.rank_score is None else round(c.rank_score, 4), "rank": c.rank,
-            "width": c.width, "height": c.height,
-            "image_url": reverse("generation-api:candidate-image", args=[generation.pk, c.index])}
 
 
 def generation_json(generation, *, candidates: bool = True) -> dict:
@@ -55,7 +51,9 @@ def generation_json(generation, *, candidates: bool = True) -> dict:
         out["sampled"] = len(rows)
         out["candidates_list"] = [candidate_json(generation, c) for c in rows]
         out["results"] = sorted([candidate_json(generation, c) for c in rows if c.rank], key=lambda c: c["rank"])
-        out["preview"] = (reverse("generation-api:preview-image", args=[generation.pk]) + f"?first={generation.preview_first}"
+        # The version changes with every new sprite of the batch in flight, so the page loads each one.
+        out["preview"] = (reverse("generation-api:preview-image", args=[generation.pk])
+                          + f"?first={generation.preview_first}&v={zlib.crc32(bytes(generation.preview_png)):08x}"
                           if generation.preview_png else None)
         out["saved"] = [{"photo": p.photo_id, "candidate": p.candidate_index} for p in generation.saved.all()]
     else:

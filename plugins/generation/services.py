@@ -18,6 +18,7 @@ from atelier.plugin_api import (InvalidInput, Job, PermissionDenied, Rejected, c
 from plugins.generation.backends import SamplingSettings
 from plugins.generation.models import Candidate, Generation, Provenance
 from plugins.generation.plugin import PLUGIN
+from plugins.generation.presentation import candidate_json
 
 log = logging.getLogger(__name__)
 JOB_KIND = "generate"
@@ -225,9 +226,18 @@ def sprite(images) -> bytes:
     return png_bytes(sheet)
 
 
+def sampling_batch(total: int, backend) -> int:
+    """Candidates sampled (and then scored, stored and pushed) together: the backend's batch, but
+    small enough that a request comes in at least `stream_batches` steps, so the studio's grid grows
+    batch by batch instead of filling at once at the end (however busy the machine)."""
+    largest = getattr(backend, "batch_size", None) or int(setting("batch_size"))
+    return max(1, min(largest, -(-total // max(1, int(setting("stream_batches"))))))
+
+
 def run_generation_step(job: Job, deadline: float):
     """Samples and scores candidates batch by batch until the deadline; ranks them when all exist.
-    Progress comes from the candidate rows, so a re-delivered step redoes nothing."""
+    Each batch is stored in its own transaction and pushed to the owner's pages with its candidates
+    as soon as it is scored. Progress comes from the candidate rows, so a re-delivered step redoes nothing."""
     from ml_core.rerank import score_candidates
 
     from atelier.plugin_api import Step
@@ -238,7 +248,7 @@ def run_generation_step(job: Job, deadline: float):
     if not generation.model_version or not generation.clip_model:
         generation.model_version, generation.clip_model = backend.model_version(), engine.model_id
         generation.save(update_fields=["model_version", "clip_model"])
-    total, batch_size = generation.candidates, getattr(backend, "batch_size", None) or int(setting("batch_size"))
+    total, batch_size = generation.candidates, sampling_batch(generation.candidates, backend)
     done = generation.candidate_set.count()
     last_preview = [0.0]
 
@@ -262,7 +272,7 @@ def run_generation_step(job: Job, deadline: float):
             rank_scores = [None] * len(produced)   # ranked by the cosine itself: stored once
         scored = time.perf_counter()
         with transaction.atomic():
-            Candidate.objects.bulk_create([
+            stored = Candidate.objects.bulk_create([
                 Candidate(generation=generation, index=c.index, seed=c.seed, png=png_bytes(c.image),
                           width=c.image.width, height=c.image.height, score=float(s), rank_score=None if r is None else float(r))
                 for c, s, r in zip(produced, scores, rank_scores)])
@@ -270,7 +280,8 @@ def run_generation_step(job: Job, deadline: float):
                 sample_seconds=F("sample_seconds") + (sampled - started),
                 rerank_seconds=F("rerank_seconds") + (scored - sampled), preview_png=None)
         done += len(produced)
-        do_set_progress(job_id=job.pk, done=done, message=f"sampled and scored {done}/{total}")
+        do_set_progress(job_id=job.pk, done=done, message=f"sampled and scored {done}/{total}",
+                        detail={"generation": generation.pk, "candidates": [candidate_json(generation, c) for c in stored]})
         if time.monotonic() >= deadline:
             break
     if done < total:

@@ -59,10 +59,11 @@ def test_minus_term_and_three_pages_in_score_order(shapes, web_server, browser, 
     page.close()
 
 
-def test_search_by_a_photo_from_the_file_picker(shapes, web_server, browser, tmp_path):
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_search_by_a_photo_from_the_file_picker(shapes, web_server, browser, tmp_path, size):
     picked = tmp_path / "pick.png"
     picked.write_bytes(image_bytes("PNG", size=(96, 96), color=(200, 30, 30)))
-    page = browser.new_page(viewport=VIEWPORTS["desktop"])
+    page = browser.new_page(viewport=VIEWPORTS[size])
     log_in(page, web_server.url, "maria")
     page.goto(f"{web_server.url}/search/?q=red+square")
     page.wait_for_selector("#search-results .result")
@@ -73,5 +74,6 @@ def test_search_by_a_photo_from_the_file_picker(shapes, web_server, browser, tmp
     assert page.input_value(".topbar input[name=q]") == ""
     assert not page.is_visible("#search-more")
     assert page.locator("#search-results .result").count() > 0
-    doc_screenshot(page, "search-by-photo-desktop")
+    assert_no_sideways_scroll(page)
+    doc_screenshot(page, f"search-by-photo-{size}")
     page.close()

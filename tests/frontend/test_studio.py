@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from atelier.library.models import Collection
-from tests.frontend.ui import assert_no_sideways_scroll, doc_screenshot, wait_until
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, doc_screenshot, wait_until
 from tests.platform.services import WebServer, browser, log_in, require_services  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -35,19 +35,22 @@ def cora(make_user, settings):
 @pytest.fixture
 def studio_server(tmp_path, settings):
     require_services()
-    # Small sampling batches, so the 16 candidates arrive in 4 steps the page can be seen showing.
+    # The product's sampling defaults: 16 candidates arrive in 4 scored batches of 4 (stream_batches).
     # Candidates of one prompt may look alike to CLIP: search's near-duplicate collapsing (tested
     # with the search) would fold the two saved images into one hit, so it is off here.
     # One torch thread: two spinning threads on a busy 2-core machine made sampling ~10x slower.
-    server = WebServer(tmp_path, ATELIER_TASKS_MODE="thread", ATELIER_PLUGIN_GENERATION_BATCH_SIZE="4",
-                       ATELIER_SEARCH_DUPLICATE_COSINE="1.01", ATELIER_TORCH_THREADS="1").start()
+    server = WebServer(tmp_path, ATELIER_TASKS_MODE="thread", ATELIER_SEARCH_DUPLICATE_COSINE="1.01",
+                       ATELIER_TORCH_THREADS="1").start()
     yield server
     server.stop()
 
 
-def test_generate_stream_rank_save_and_find_by_search(cora, studio_server, browser):
-    page = browser.new_page()
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_generate_stream_rank_save_and_find_by_search(cora, studio_server, browser, size):
+    page = browser.new_page(viewport=VIEWPORTS[size])
     log_in(page, studio_server.url, "cora")
+    if size == "phone":
+        page.click("#menu-button")   # the top bar folds into a menu
     page.click("nav >> text=Studio")
     page.wait_for_selector("#studio-form")
     assert "min-dalle" in page.inner_text(".backend-status li.not-ready")
@@ -59,15 +62,23 @@ def test_generate_stream_rank_save_and_find_by_search(cora, studio_server, brows
     page.click("#generate")
     page.wait_for_selector("#current[data-ranked='1']", timeout=300_000)
 
+    # The grid grew batch by batch (4, 8, 12, 16 as each batch was scored), never shrinking, and
+    # showed at least two partial grids before the end; ranking then only reorders it.
     history = page.evaluate("window.gridHistory")
-    assert any(0 < h["n"] < 16 and not h["ranked"] for h in history), history   # streamed in
+    sampling = [h["n"] for h in history if not h["ranked"]]
+    assert sampling == sorted(sampling), history
+    assert {n for n in sampling if n} <= {4, 8, 12, 16}, history
+    assert len({n for n in sampling if 0 < n < 16}) >= 2, history
     assert page.locator(".candidate").count() == 16
     ranks = page.locator(".candidate .rank:not([hidden])").all_inner_texts()
     assert ranks == ["1", "2", "3", "4"]                                    # best first, top 4 marked
     scores = [float(s) for s in page.eval_on_selector_all(".candidate", "els => els.map(e => e.dataset.score)")]
     assert scores == sorted(scores, reverse=True)
     assert page.locator(".candidate.dropped").count() == 12
-    doc_screenshot(page, "studio-desktop")
+    assert_no_sideways_scroll(page)
+    if size == "phone":   # the results sit under the form
+        page.eval_on_selector("#current", "el => scrollTo(0, el.getBoundingClientRect().top + scrollY - 64)")
+    doc_screenshot(page, f"studio-{size}")
 
     page.locator(".candidate").nth(0).click()
     page.locator(".candidate").nth(1).click()

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.frontend.ui import wait_until
+from tests.frontend.ui import VIEWPORTS, assert_no_sideways_scroll, wait_until
 from tests.helpers import image_bytes
 from tests.platform.services import browser, log_in, web_server  # noqa: F401  (fixtures)
 
@@ -22,7 +22,8 @@ def maria(make_user, settings):
     return make_user("maria", password="s3cret-pass")
 
 
-def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, browser, tmp_path):
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, browser, tmp_path, size):
     files = []
     for name, data in [("red.png", image_bytes("PNG", size=(200, 150), color=(220, 40, 40))),
                        ("blue.jpg", image_bytes("JPEG", size=(150, 200), color=(30, 60, 220))),
@@ -30,7 +31,7 @@ def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, b
         (tmp_path / name).write_bytes(data)
         files.append(str(tmp_path / name))
 
-    page = browser.new_page()
+    page = browser.new_page(viewport=VIEWPORTS[size])
     log_in(page, web_server.url, "maria")
     page.fill("#new-collection input[name=name]", "Summer")
     page.click("#new-collection button[type=submit]")
@@ -49,7 +50,8 @@ def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, b
     # ...and actually load (a 404 or a broken image would leave naturalWidth at 0).
     wait_until(page, "[...document.querySelectorAll('#photo-grid .tile img')].every(i => i.complete && i.naturalWidth > 0)")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "collection-after-upload.png"), full_page=True)
+    assert_no_sideways_scroll(page)
+    page.screenshot(path=str(SHOTS / f"collection-after-upload-{size}.png"), full_page=True)
 
     page.goto(web_server.url + "/jobs/")
     # One upload of three files is one entry in words, its jobs as steps: thumbnails for both
@@ -62,4 +64,5 @@ def test_login_create_upload_thumbnails_and_bad_file_reason(maria, web_server, b
     steps = entry.locator("li.step .step-name").all_inner_texts()
     assert steps.count("Thumbnails") == 2 and set(steps) <= {"Thumbnails", "Reading with CLIP (for search)"}
     assert entry.locator("time").count() == 2  # started and finished
-    page.screenshot(path=str(SHOTS / "jobs.png"), full_page=True)
+    assert_no_sideways_scroll(page)
+    page.screenshot(path=str(SHOTS / f"jobs-{size}.png"), full_page=True)

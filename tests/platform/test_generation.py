@@ -313,3 +313,25 @@ def test_dalle_backend_samples_with_the_weights_recommended_settings():
     assert (backend.cond_scale, backend.default_top_k) == (shipped_cond, 16)
     assert np.array_equal(images(SamplingSettings(top_k=64)), expected(top_k=64, cond_scale=shipped_cond))
     assert not np.array_equal(expected(top_k=16, cond_scale=shipped_cond), expected(top_k=None, cond_scale=shipped_cond))
+
+
+def test_each_new_preview_sprite_gets_its_own_url(api, owner):
+    """The page sets the preview <img> from this URL: the same URL for a newer sprite would keep the old picture."""
+    request = services.parse_request(SMALL)
+    generation = services.start_generation(user=owner, request=request)
+    urls = []
+    for colour in ((200, 30, 30), (30, 30, 200)):
+        sprite = services.sprite([Image.new("RGB", (8, 8), colour)])
+        Generation.objects.filter(pk=generation.pk).update(preview_png=sprite, preview_first=0)
+        urls.append(api.get(f"/api/generations/{generation.pk}/").json()["preview"])
+    assert urls[0] != urls[1] and all(u.startswith(f"/api/generations/{generation.pk}/preview") for u in urls)
+    assert api.get(urls[1]).content == bytes(Generation.objects.get(pk=generation.pk).preview_png)
+
+
+def test_sampling_batches_are_small_enough_to_stream(monkeypatch):
+    class Backend:
+        batch_size = 16
+
+    assert [services.sampling_batch(n, Backend()) for n in (1, 6, 16, 64, 512)] == [1, 2, 4, 16, 16]
+    monkeypatch.setenv("ATELIER_PLUGIN_GENERATION_STREAM_BATCHES", "1")   # one batch as large as the backend's
+    assert [services.sampling_batch(n, Backend()) for n in (6, 16, 64)] == [6, 16, 16]

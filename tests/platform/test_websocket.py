@@ -81,3 +81,26 @@ def test_reconnecting_page_sees_true_state(make_user):
         await second.disconnect()
 
     run(scenario())
+
+
+@pytest.mark.services
+def test_an_idle_socket_on_the_redis_layer_stays_open_and_gets_later_updates(make_user, settings):
+    """channels_redis blocks 5 s per wait for a message: a shorter Redis read timeout killed idle consumers."""
+    import asyncio
+
+    if "Redis" not in settings.CHANNEL_LAYERS["default"]["BACKEND"]:
+        pytest.skip("the Redis channel layer is not configured (REDIS_URL unset)")
+    alice = make_user("alice")
+    job = services.create_job(owner=alice, kind="demo", total=2)
+
+    async def scenario():
+        socket, connected, _ = await _connect(alice)
+        assert connected
+        await socket.receive_json_from(timeout=5)   # the snapshot
+        await asyncio.sleep(7)                     # longer than one blocking wait
+        await sync_to_async(services.do_set_progress)(job_id=job.pk, done=1, message="after a quiet spell")
+        update = await socket.receive_json_from(timeout=5)
+        assert update["job"]["message"] == "after a quiet spell"
+        await socket.disconnect()
+
+    run(scenario())

@@ -16,8 +16,10 @@ def user_group(user_id: int) -> str:
     return f"jobs.user.{user_id}"
 
 
-def send_job_event_on_commit(job) -> None:
-    payload = {"type": "job.update", "job": job.as_event()}
+def send_job_event_on_commit(job, *, detail: dict | None = None) -> None:
+    """`detail` (JSON) goes with this hint only, as the job's "detail" key: the owner's pages get it."""
+    event = job.as_event() if detail is None else {**job.as_event(), "detail": detail}
+    payload = {"type": "job.update", "job": event}
     group = user_group(job.owner_id)
     transaction.on_commit(lambda: _send(group, payload))
 

@@ -23,13 +23,13 @@ def _finished_on_commit(job: Job) -> None:
     transaction.on_commit(lambda: job_finished.send(sender=Job, **event))
 
 
-def _update(job_id: int, **fields) -> Job:
+def _update(job_id: int, detail: dict | None = None, **fields) -> Job:
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
         for name, value in fields.items():
             setattr(job, name, value)
         job.save()
-        send_job_event_on_commit(job)
+        send_job_event_on_commit(job, detail=detail)
     return job
 
 
@@ -61,13 +61,16 @@ def do_start_job(*, job_id: int) -> bool:
     return _deliver(job_id, count=False) is not None
 
 
-def do_set_progress(*, job_id: int, done: int, total: int | None = None, message: str | None = None) -> Job:
+def do_set_progress(*, job_id: int, done: int, total: int | None = None, message: str | None = None,
+                    detail: dict | None = None) -> Job:
+    """`detail` rides on this one websocket hint and is not stored: what the step just made (e.g. a
+    generation's newly scored candidates), so an open page shows it without asking the API again."""
     fields = {"done": done}
     if total is not None:
         fields["total"] = total
     if message is not None:
         fields["message"] = message[:500]
-    return _update(job_id, **fields)
+    return _update(job_id, detail=detail, **fields)
 
 
 def do_chunk_finished(*, job_id: int) -> Job:

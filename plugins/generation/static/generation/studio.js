@@ -222,10 +222,22 @@ document.getElementById("save-selected").addEventListener("click", async () => {
   } catch (err) { result.textContent = err.message; }
 });
 
+// A scored batch arrives with its candidates: they join the grid at once, without asking the API
+// (a busy server answers late); other hints (a new preview, the end) re-read the generation.
+function addBatch(job) {
+  const known = new Set(current.candidates_list.map((c) => c.index));
+  const fresh = job.detail.candidates.filter((c) => !known.has(c.index));
+  const candidatesList = [...current.candidates_list, ...fresh].sort((a, b) => a.index - b.index);
+  rendered = ++asks;   // an answer asked before this event is older than it
+  render({ ...current, job, state: job.state, candidates_list: candidatesList, sampled: candidatesList.length, preview: null });
+}
+
 document.addEventListener("atelier:job", (event) => {
   const job = event.detail;
   if (job.kind !== "generate") return;
-  if (current && current.job.id === job.id) show(current.id);
+  if (current && current.job.id === job.id) {
+    if (job.detail?.generation === current.id && !current.ranked) addBatch(job); else show(current.id);
+  }
   refreshLists();
 });
 
