@@ -228,13 +228,19 @@ def test_a_larger_time_budget_continues_a_finished_run(tiny_weights, tmp_path):
     assert "--tf-minutes 5" in meta["command"]
 
 
-def test_a_larger_step_cap_continues_a_finished_run(tiny_weights, tmp_path):
+def _continue_to_46_steps(tiny_weights, tmp_path):
+    """A copy of the tiny run's work folder continued from its 40-step cap to 46: (work folder,
+    the transformer checkpoint before, config.json after)."""
     work = tmp_path / "work"
     shutil.copytree(tiny_weights / "work", work)
     before = read_checkpoint(work / TRANSFORMER_DIR)
     out = run(tmp_path / "more", config="tiny", seed=0, work=work, resume=True, threads=1,
               log=lambda m: None, tf_steps=46)
-    meta = json.loads((out / "config.json").read_text())
+    return work, before, json.loads((out / "config.json").read_text())
+
+
+def test_a_larger_step_cap_continues_a_finished_run(tiny_weights, tmp_path):
+    work, before, meta = _continue_to_46_steps(tiny_weights, tmp_path)
     losses = json.loads((work / "losses.json").read_text())
     assert meta["tf_steps"] == 46 and len(losses) == 46 and "--tf-steps 46" in meta["command"]
     assert losses[:40] == before["losses"][:40]                     # the first 40 steps are kept
@@ -246,12 +252,7 @@ def test_a_continued_run_records_its_lineage(tiny_weights, tmp_path):
     """config.json carries what the checkpoint remembers: every call that trained the transformer
     (the first run's, then the continuation's) and the loop's wall-clock summed over them; a call
     that trains nothing adds nothing, and an interrupted call resumed with the same command is one entry."""
-    work = tmp_path / "work"
-    shutil.copytree(tiny_weights / "work", work)
-    first = read_checkpoint(work / TRANSFORMER_DIR)
-    out = run(tmp_path / "more", config="tiny", seed=0, work=work, resume=True, threads=1,
-              log=lambda m: None, tf_steps=46)
-    meta = json.loads((out / "config.json").read_text())
+    work, first, meta = _continue_to_46_steps(tiny_weights, tmp_path)
     after = read_checkpoint(work / TRANSFORMER_DIR)
     assert len(first["extra"]["commands"]) == 1 and meta["transformer_commands"][0] == first["extra"]["commands"][0]
     assert meta["transformer_commands"][1] == meta["command"] and "--resume --tf-steps 46" in meta["command"]
