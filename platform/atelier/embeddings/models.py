@@ -24,4 +24,13 @@ class PhotoEmbedding(models.Model):
         return np.asarray(vector, dtype="<f2").tobytes()
 
     def as_array(self) -> np.ndarray:
-        return np.frombuffer(bytes(self.vector), dtype="<f2").astype(np.float32)
+        return unpack_vectors([self.vector])[0].astype(np.float32)
+
+
+def unpack_vectors(blobs) -> np.ndarray:
+    """The stored `vector` bytes of several rows (same model, so the same size) as one float16 array
+    [n, D]: joined once and viewed, no array per row. Callers convert to float32 where they compute."""
+    blobs = list(blobs)  # bytes or memoryviews: join takes both without copying each
+    if not blobs:
+        return np.zeros((0, 0), dtype="<f2")
+    return np.frombuffer(b"".join(blobs), dtype="<f2").reshape(len(blobs), -1)

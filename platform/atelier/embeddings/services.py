@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
-from atelier.embeddings.models import PhotoEmbedding
+from atelier.embeddings.models import PhotoEmbedding, unpack_vectors
 from atelier.library import storage
 from atelier.library.models import Collection, Photo
 from atelier.library.signals import photos_embedded
@@ -144,20 +144,13 @@ def store_batch(rows: list[PhotoEmbedding]) -> int:
     return len(rows)
 
 
-def embed_batch(photos: list[Photo], engine) -> int:
-    """Embeds and stores one batch; photos that fail to decode get a row with their reason."""
-    return store_batch(encode_batch(photos, engine))
-
-
 def stored_vectors(model_id: str, photo_ids=None) -> tuple[np.ndarray, np.ndarray]:
     """(ids, float32 matrix) of the stored vectors of `model_id`, for building an index."""
     rows = PhotoEmbedding.objects.filter(model_id=model_id, vector__isnull=False)
     if photo_ids is not None:
         rows = rows.filter(photo_id__in=photo_ids)
-    ids, vectors = [], []
+    ids, blobs = [], []
     for photo_id, blob in rows.values_list("photo_id", "vector").iterator(chunk_size=5000):
         ids.append(photo_id)
-        vectors.append(np.frombuffer(bytes(blob), dtype="<f2"))
-    if not ids:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-    return np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32)
+        blobs.append(blob)
+    return np.asarray(ids, dtype=np.int64), unpack_vectors(blobs).astype(np.float32)

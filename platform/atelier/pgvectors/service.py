@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from atelier.embeddings.models import unpack_vectors
 from atelier.pgvectors.models import SyncState
 from atelier.pgvectors.store import PgVectorStore
 
@@ -40,7 +41,7 @@ def sync_rows(model_id: str, store: PgVectorStore, *, limit: int | None = BATCH)
             got = list(batch.values_list("id", "photo_id", "vector"))
             if got:
                 store.add(np.array([r[1] for r in got], dtype=np.int64),
-                          np.vstack([np.frombuffer(bytes(r[2]), dtype="<f2") for r in got]).astype(np.float32))
+                          unpack_vectors(r[2] for r in got).astype(np.float32))
                 copied += len(got)
                 state.watermark = max(state.watermark, max(r[0] for r in got))
         state.save(update_fields=["watermark"])

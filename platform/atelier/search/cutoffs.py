@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from django.conf import settings
 
-from atelier.embeddings.models import PhotoEmbedding
+from atelier.embeddings.models import PhotoEmbedding, unpack_vectors
 from ml_core.clip.profile import ModelProfile, label_free_cutoff, library_moments
 
 LABEL_FREE_MIN_PHOTOS = 100   # fewer photos give moments too noisy to refuse anything on
@@ -52,7 +52,7 @@ def _moments(model_id: str, sample_ids: bytes):
                  .values_list("vector", flat=True))
     if len(blobs) < 2:
         return None
-    vectors = np.stack([np.frombuffer(bytes(blob), dtype="<f2").astype(np.float32) for blob in blobs])
+    vectors = unpack_vectors(blobs).astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-6)
     return library_moments(vectors)
 

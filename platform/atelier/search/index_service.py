@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from atelier.embeddings.models import PhotoEmbedding
+from atelier.embeddings.models import PhotoEmbedding, unpack_vectors
 from ml_core.index import IndexLoadError, IndexPolicy, LiveIndex, Snapshot, choose_plan
 from ml_core.index import snapshot as snapshots
 
@@ -213,7 +213,7 @@ class IndexService:
         if not rows:
             return 0
         ids = np.array([r[1] for r in rows], dtype=np.int64)
-        vectors = np.vstack([np.frombuffer(bytes(r[2]), dtype="<f2") for r in rows]).astype(np.float32)
+        vectors = unpack_vectors(r[2] for r in rows).astype(np.float32)
         live.add(ids, vectors)
         self._watermark = max(self._watermark, max(r[0] for r in rows))
         self._recent.update({r[0]: r[3].timestamp() for r in rows})

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db.models import OuterRef, Subquery
 from PIL import Image
 
-from atelier.embeddings.models import PhotoEmbedding
+from atelier.embeddings.models import PhotoEmbedding, unpack_vectors
 from atelier.embeddings.services import model_status, worker_engine
 from atelier.library import image_gate
 from atelier.library.models import Photo
@@ -321,7 +321,7 @@ def _photos_with_vectors(model_id: str, photo_ids: list[int]):
     for photo in photos:
         by_id[photo.pk] = photo
         if photo.stored_vector is not None:
-            v = np.frombuffer(bytes(photo.stored_vector), dtype="<f2").astype(np.float32)
+            v = unpack_vectors([photo.stored_vector])[0].astype(np.float32)
             vectors[photo.pk] = v / max(float(np.linalg.norm(v)), 1e-6)
     return by_id, vectors
 
@@ -333,6 +333,6 @@ def _stored(model_id: str, photo_ids: list[int]) -> dict[int, np.ndarray]:
     rows = PhotoEmbedding.objects.filter(model_id=model_id, photo_id__in=photo_ids, vector__isnull=False)
     out = {}
     for pid, blob in rows.values_list("photo_id", "vector"):
-        v = np.frombuffer(bytes(blob), dtype="<f2").astype(np.float32)
+        v = unpack_vectors([blob])[0].astype(np.float32)
         out[pid] = v / max(float(np.linalg.norm(v)), 1e-6)
     return out

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 
 from atelier.core.devices import worker_device
-from atelier.embeddings.models import PhotoEmbedding
+from atelier.embeddings.models import PhotoEmbedding, unpack_vectors
 from atelier.jobs.models import Job, JobShard
 from atelier.jobs.shards import ShardedJob, advance
 from atelier.tagging.models import PhotoTag, Tag, TagScoring, Vocabulary
@@ -155,7 +155,7 @@ def read_block(rows, block: int):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 0), np.float16)
     ids, photo_ids, vectors = zip(*got)
     return (np.array(ids, np.int64), np.array(photo_ids, np.int64),
-            np.frombuffer(b"".join(vectors), dtype="<f2").reshape(len(got), -1))
+            unpack_vectors(vectors))
 
 
 class StatisticsStep:
