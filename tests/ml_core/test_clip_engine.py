@@ -95,7 +95,7 @@ def test_exif_orientation_is_applied(engine, make_photo, to_jpeg):
     assert float(vectors[0] @ vectors[1]) > 0.99
 
 
-def test_draft_decoding_is_close_and_faster(engine, big_jpeg):
+def test_draft_decoding_reduces_the_image_and_stays_close(engine, big_jpeg):
     drafted = load_image(big_jpeg, min_size=224)
     assert min(drafted.size) >= 224 and drafted.size[0] < 2000  # reduced, never below the input
     assert min(load_image(big_jpeg, min_size=engine.image_size).size) >= engine.image_size
@@ -107,17 +107,7 @@ def test_draft_decoding_is_close_and_faster(engine, big_jpeg):
                                                     engine.preprocess(full)]))
     assert float(fast @ exact) > 0.99
 
-    def best_of(fn, repeats=3):
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    speedup = best_of(lambda: load_image(big_jpeg)) / best_of(lambda: load_image(big_jpeg, min_size=224))
-    print(f"draft decode speedup at 224 px: {speedup:.1f}x")
-    assert speedup > 1.3  # ~2x when the machine is quiet
+    # what draft mode saves in decode time is measured by bench/embed.py, not asserted here
 
 
 def test_text_embeddings_and_cache(make_photo):
@@ -217,29 +207,39 @@ def test_cuda_fp16_autocast_agrees_with_cpu(make_photo, to_jpeg):
 
 
 def test_decoding_overlaps_the_forward_pass(make_photo, to_jpeg):
-    """While the model runs batch k, worker threads already decode batch k+1."""
+    """While the model runs batch k, worker threads already decode batch k+1.
+
+    Proved without timing: the first forward pass and one later decode must meet at a barrier, so
+    both are running at once. A pipeline that decodes and runs the model in turn never meets it,
+    and the barrier breaks after its timeout.
+    """
     engine = create_engine(SPEC, batch_size=4)
-    events, lock = [], threading.Lock()
+    meeting = threading.Barrier(2, timeout=20)
+    lock, claimed, decode_threads, forwards = threading.Lock(), [], [], []
     transform, forward = engine.preprocess, engine.encode_pixels
 
     def recording_transform(image):
+        first_photo = image.size[0] == image.size[1]  # photo 0 is square; the forward pass needs it
         with lock:
-            events.append(("decode", threading.current_thread().name, time.perf_counter()))
+            decode_threads.append(threading.current_thread().name)
+            meets_the_forward = not first_photo and not claimed
+            if meets_the_forward:
+                claimed.append(True)
+        if meets_the_forward:
+            meeting.wait()
         return transform(image)
 
-    def slow_forward(pixels):
-        start = time.perf_counter()
-        time.sleep(0.1)
-        with lock:
-            events.append(("forward", start, time.perf_counter()))
+    def recording_forward(pixels):
+        if not forwards:
+            meeting.wait()
+        forwards.append(len(pixels))
         return forward(pixels)
 
-    engine.preprocess, engine.encode_pixels = recording_transform, slow_forward
-    batches = list(engine.iter_image_batches([to_jpeg(make_photo(200, 150, seed=s)) for s in range(12)]))
+    engine.preprocess, engine.encode_pixels = recording_transform, recording_forward
+    photos = [make_photo(200, 200 if s == 0 else 150, seed=s) for s in range(12)]
+    batches = list(engine.iter_image_batches([to_jpeg(p) for p in photos]))
     # a short first batch gets the model going early, then full batches
     assert [b.indices.tolist() for b in batches] == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11]]
-    assert all(b.model_id == engine.model_id for b in batches)
-    decodes = [e for e in events if e[0] == "decode"]
-    assert all(name.startswith("clip-decode") for _, name, _ in decodes)
-    _, first_start, first_end = next(e for e in events if e[0] == "forward")
-    assert any(first_start <= t <= first_end for _, _, t in decodes)
+    assert all(b.model_id == engine.model_id and not b.errors for b in batches)
+    assert forwards == [1, 4, 4, 3] and claimed == [True] and not meeting.broken
+    assert len(decode_threads) == 12 and all(name.startswith("clip-decode") for name in decode_threads)
