@@ -2,11 +2,12 @@
 
 Two parts. (1) In memory: top-5 per photo with ``ml_core.zeroshot.score``, 100,000 × 100 and
 1,000,000 × 1,000 (quick: 200,000 × 1,000). (2) Sharded, as the tagging job runs at any size
-(``ml_core.zeroshot.sharded``): N float16 vectors memory-mapped from a file, a statistics pass and
-a selection pass in blocks, at most ``--cap`` suggestions kept per tag; reports seconds, the peak
-extra memory (anonymous RSS, so the mapped file does not count), the GFLOP/s reached against a
-plain matrix product of one block measured in the same run, the longest step (blocks until
-``--chunk-seconds``, as a job step) and the suggestions written. ``--n``/``--tags`` run only part
+(``ml_core.zeroshot.sharded``): N float16 vectors memory-mapped from a file, one ranking pass in
+blocks (each tag's statistics and its ``--cap`` best pairs, merged at every step's end as the job
+merges into its ranking), then the pairs held at or above their cutoff are what the job writes;
+reports seconds, the peak extra memory (anonymous RSS, so the mapped file does not count), the
+GFLOP/s reached against a plain matrix product of one block measured in the same run, the longest
+step (blocks until ``--chunk-seconds``, as a job step) and the suggestions written. ``--n``/``--tags`` run only part
 (2) at that size, e.g. ``--n 10000000 --tags 1000``.
 
 Scores with ``ml_core.zeroshot.score(..., top_k=5)`` (chunked matrix product + top-k per chunk) and
@@ -97,14 +98,15 @@ def gemm_peak_gflops(block: int, tags: int, seconds: float = 2.0) -> float:
 
 
 def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_seconds: float) -> dict:
-    """Both passes of the tagging job over `vectors`, block by block, steps cut at `chunk_seconds`.
-    As the job: a step's selection is kept in a RunningTop seeded with the floors known so far and
-    written at the step's end (at most `cap` per tag); the collection keeps the best `cap` per tag."""
+    """The tagging job's two passes over `vectors`, block by block, steps cut at `chunk_seconds`.
+    As the job: the ranking pass sums each tag's statistics and offers each block's pairs to a
+    step's RunningTop (floors from the ranking so far), merged into the ranking (TopPairs) at the
+    step's end; the writing pass writes the pairs held at or above their tag's cutoff."""
     import threading
 
     import torch
 
-    from ml_core.zeroshot.sharded import RunningTop, Scorer, StatsAccumulator, TagStats
+    from ml_core.zeroshot.sharded import RunningTop, Scorer, StatsAccumulator, TagStats, TopPairs
 
     base, peak, sampling = anon_rss(), [0], True  # before anything of this run is allocated
     n, tag_matrix = len(vectors), unit_rows(tags, 1)
@@ -132,23 +134,22 @@ def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_s
 
     started = time.perf_counter()
     stats, sums = TagStats.zeros(tags), StatsAccumulator(tag_matrix)
+    scorer, ranking = sums.scorer, TopPairs.empty(tags, cap)
+    offers = RunningTop(tags, cap)
     for lo in range(0, n, block):
-        sums.add(vectors[lo:lo + block])
-        if tick() or lo + block >= n:  # the step's end: its statistics are stored
+        rows = vectors[lo:lo + block]
+        sums.add(rows)
+        found, cols, values = scorer.candidates(rows, mode="multi", floor=offers.floors, seed_cap=cap)
+        offers.add(found + lo, cols, values)
+        if tick() or lo + block >= n:  # the step's end: statistics stored, best pairs merged into the ranking
             stats, sums = stats + sums.stats(), StatsAccumulator(tag_matrix)
-    stats_seconds = time.perf_counter() - started
+            scorer = sums.scorer
+            ranking = ranking.merged(*offers.result())
+            offers = RunningTop(tags, cap, floors=ranking.thresholds)
+    rank_seconds = time.perf_counter() - started
     cutoffs = stats.cutoffs(1.0).astype(np.float32)
-    scorer, written, kept = Scorer(tag_matrix), 0, RunningTop(tags, cap)
-    step = RunningTop(tags, cap)
-    for lo in range(0, n, block):
-        rows, cols, values = scorer.candidates(vectors[lo:lo + block], mode="multi", floor=np.maximum(cutoffs, step.floors))
-        step.add(rows + lo, cols, values)
-        if tick() or lo + block >= n:  # the step's end: its suggestions are written
-            rows, cols, values = step.result()
-            written += len(values)
-            kept.add(rows, cols, values)
-            step = RunningTop(tags, cap, floors=np.maximum(step.floors, kept.floors))
-    suggestions_kept = len(kept)
+    _, cols, values = ranking.pairs()
+    written = int((values >= cutoffs[cols]).sum())  # the writing pass: what the ranking holds above the cutoffs
     seconds = time.perf_counter() - started
     sampling = False
     sampler.join()
@@ -158,12 +159,11 @@ def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_s
     flop = stats_flop + 2 * n * D * tags  # the products done: statistics, then the [n, tags] scores once
     gflops = flop / seconds / 1e9
     return {"n": n, "tags": tags, "seconds": round(seconds, 2), "peak_extra_mb": round(peak / 2**20, 1),
-            "embeddings_mb": round(vectors.nbytes / 2**20, 1), "photos_per_s": round(2 * n / seconds),
-            "stats_seconds": round(stats_seconds, 2), "select_seconds": round(seconds - stats_seconds, 2),
-            "gflop": round(flop / 1e9), "gflops": round(gflops, 1), "gemm_peak_gflops": round(peak_gflops, 1),
-            "gflops_fraction": round(gflops / peak_gflops, 3), "max_step_s": round(max(steps), 2),
-            "chunk_seconds": chunk_seconds, "block": block, "cap": cap, "suggestions_written": written,
-            "suggestions_kept": suggestions_kept, "torch_threads": torch.get_num_threads()}
+            "embeddings_mb": round(vectors.nbytes / 2**20, 1), "photos_per_s": round(n / seconds),
+            "rank_seconds": round(rank_seconds, 2), "gflop": round(flop / 1e9), "gflops": round(gflops, 1),
+            "gemm_peak_gflops": round(peak_gflops, 1), "gflops_fraction": round(gflops / peak_gflops, 3),
+            "max_step_s": round(max(steps), 2), "chunk_seconds": chunk_seconds, "block": block, "cap": cap,
+            "suggestions_written": written, "cap_times_tags": cap * tags, "torch_threads": torch.get_num_threads()}
 
 
 def sharded(n: int, tags: int, args) -> dict:
@@ -175,11 +175,11 @@ def sharded(n: int, tags: int, args) -> dict:
         del vectors
     print(f"\nsharded (memory-mapped float16, blocks of {result['block']}, cap {result['cap']} per tag):")
     print(f"{'photos':>10} {'tags':>6} {'seconds':>8} {'peak extra MB':>14} {'GFLOP/s':>8} {'GEMM peak':>10} "
-          f"{'max step s':>11} {'chunk s':>8} {'written':>10} {'kept':>8}")
+          f"{'max step s':>11} {'chunk s':>8} {'written':>10} {'cap × tags':>11}")
     r = result
     print(f"{r['n']:>10} {r['tags']:>6} {r['seconds']:>8} {r['peak_extra_mb']:>14} {r['gflops']:>8} "
           f"{r['gemm_peak_gflops']:>10} {r['max_step_s']:>11} {r['chunk_seconds']:>8} {r['suggestions_written']:>10} "
-          f"{r['suggestions_kept']:>8}")
+          f"{r['cap_times_tags']:>11}")
     return result
 
 

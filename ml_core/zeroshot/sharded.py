@@ -1,13 +1,17 @@
 """Zero-shot tagging at any size: two passes over shards of stored vectors, on the worker's device.
 
-    pass 1 (statistics): per tag, count / sum / sum of squares of the cosines, per shard; shards
-                         combine by addition, so the default cutoff mean + k·std needs no score matrix.
-                         The sums are cheap reductions: Σ(x·t) = t·Σx and Σ(x·t)² = tᵀ(Σ x xᵀ)t, so a
-                         block costs one [D, D] Gram product instead of the [B, T] scores when T > D;
-    pass 2 (selection):  per block, one [B, T] product, then every (photo, tag) at or above the tag's
-                         cutoff (multi), or the best tag when its probability reaches min_prob
-                         (exclusive), kept in a `RunningTop` of at most `cap` per tag, the most
-                         confident: no Python loop per tag or per photo.
+    pass 1 (ranking):   per tag, count / sum / sum of squares of the cosines (shards combine by
+                        addition, so the default cutoff mean + k·std needs no score matrix: Σ(x·t) =
+                        t·Σx and Σ(x·t)² = tᵀ(Σ x xᵀ)t, one [D, D] Gram product per block instead of
+                        the [B, T] scores when T > D), and the `cap` largest confidences of each tag
+                        and which rows they
+                        belong to (`TopPairs`, merged across steps and workers): after it, the
+                        suggestions to keep are known before anything is written;
+    pass 2 (writing):   the pairs held at or above their tag's cutoff are written, shard by shard,
+                        with no second product: at most `cap` per tag, however many steps ran.
+                        Uncapped, pass 2 is a selection instead (`select`): per block, one [B, T]
+                        product, every (photo, tag) at or above the tag's cutoff (multi), or the
+                        best tag when its probability reaches min_prob (exclusive).
 
 Only one block of rows × tags scores exists at a time (`block` rows), so memory is bounded by the
 block and the cap, whatever the collection's size; the products run in torch on `device` (CUDA
@@ -99,17 +103,33 @@ class Scorer:
         return torch.mm(self.tags, x.T, out=out)
 
     def candidates(self, block, *, mode: str, floor: np.ndarray, min_prob: float = 0.0,
-                   scale: float = CLIP_LOGIT_SCALE) -> Pairs:
+                   scale: float = CLIP_LOGIT_SCALE, exclude: tuple[np.ndarray, np.ndarray] | None = None,
+                   seed_cap: int = 0) -> Pairs:
         """One block's suggestions as flat numpy arrays: multi, every pair whose cosine reaches its
         tag's `floor` [T]; exclusive, each row's best tag when its probability reaches min_prob and
-        the tag's floor. The comparison and its indices run in numpy on the CPU (one thread, steady
-        on a busy machine), in torch on CUDA."""
+        the tag's floor. `exclude` (rows, tag indices) are pairs never offered (a person decided
+        them). With `seed_cap` (multi), a tag without a floor yet offers only the block's `seed_cap`
+        best: nothing below them can be among the tag's `seed_cap` best overall, and the first
+        block offers tags × seed_cap pairs instead of all of its B × T. The comparison and its
+        indices run in numpy on the CPU (one thread, steady on a busy machine), in torch on CUDA."""
         cos = self.cosines_t(self.rows(block))
         if mode == "exclusive":
             conf, best = torch.softmax(cos.mul_(scale), dim=0).max(dim=0)
             conf, best = _numpy(conf), _numpy(best)
-            rows = np.flatnonzero((conf >= min_prob) & (conf >= floor[best]))
+            keep = (conf >= min_prob) & (conf >= floor[best])
+            if exclude is not None and len(exclude[0]):
+                keep[exclude[0][best[exclude[0]] == exclude[1]]] = False
+            rows = np.flatnonzero(keep)
             return rows, best[rows], conf[rows]
+        if exclude is not None and len(exclude[0]):
+            cos[torch.as_tensor(exclude[1], device=cos.device), torch.as_tensor(exclude[0], device=cos.device)] = -np.inf
+        floor = np.asarray(floor, np.float32)
+        unseeded = np.flatnonzero(~np.isfinite(floor))
+        if seed_cap > 0 and len(unseeded) and cos.shape[1] > seed_cap:
+            at = torch.as_tensor(unseeded, device=cos.device)
+            kth = torch.topk(cos[at], seed_cap, dim=1, sorted=False).values.min(dim=1).values
+            floor = floor.copy()
+            floor[unseeded] = _numpy(kth)
         if cos.device.type == "cuda":
             tag, row = torch.nonzero(cos >= torch.as_tensor(floor, device=cos.device)[:, None], as_tuple=True)
             return _numpy(row), _numpy(tag), _numpy(cos[tag, row])
@@ -159,6 +179,64 @@ def tag_stats(vectors: np.ndarray, tag_matrix: np.ndarray, *, device="cpu", bloc
     return sums.stats()
 
 
+class TopPairs:
+    """The `cap` best (row, confidence) pairs of each tag offered so far: [T, cap] confidences
+    (-inf where a tag has fewer) and [T, cap] row ids (-1 there), each tag's row in order. The
+    order is total: by confidence, then the smaller row id first, so ties (an exclusive vocabulary's
+    probabilities saturate at 1.0) still leave exactly `cap`, and steps and workers may merge theirs
+    in any order with the same result. After one pass over a collection it holds exactly the
+    suggestions to write, without a score matrix. 1,000 tags × cap 1,000 hold 12 MB."""
+
+    def __init__(self, values: np.ndarray, rows: np.ndarray):
+        self.values = np.ascontiguousarray(values, np.float32)
+        self.rows = np.ascontiguousarray(rows, np.int64)
+
+    @classmethod
+    def empty(cls, tags: int, cap: int) -> "TopPairs":
+        return cls(np.full((tags, cap), -np.inf, np.float32), np.full((tags, cap), -1, np.int64))
+
+    @property
+    def cap(self) -> int:
+        return self.values.shape[1]
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """Each tag's cap-th confidence (-inf while it holds fewer than `cap`): no pair below can enter."""
+        return self.values[:, -1].copy() if self.cap else np.full(len(self.values), -np.inf, np.float32)
+
+    def pairs(self) -> Pairs:
+        """(rows, tag indices, confidences) held, flat."""
+        tag, slot = np.nonzero(self.rows >= 0)
+        return self.rows[tag, slot], tag, self.values[tag, slot]
+
+    def merged(self, rows: np.ndarray, tags: np.ndarray, values: np.ndarray) -> "TopPairs":
+        """These and the flat offers (row ids, tag indices, confidences): the best `cap` of each tag."""
+        if not len(values) or not self.cap:
+            return self
+        held_rows, held_tags, held_values = self.pairs()
+        rows = np.concatenate([held_rows, np.asarray(rows, np.int64)])
+        tags = np.concatenate([held_tags, np.asarray(tags, np.int64)])
+        values = np.concatenate([held_values, np.asarray(values, np.float32)])
+        order = np.lexsort((rows, -values, tags))  # grouped by tag, most confident first, then by row
+        rows, tags, values = rows[order], tags[order], values[order]
+        counts = np.bincount(tags, minlength=len(self.values))
+        rank = np.arange(len(tags)) - (np.cumsum(counts) - counts)[tags]
+        keep = rank < self.cap
+        out = TopPairs.empty(*self.values.shape)
+        out.values[tags[keep], rank[keep]] = values[keep]
+        out.rows[tags[keep], rank[keep]] = rows[keep]
+        return out
+
+    def to_bytes(self) -> bytes:
+        return self.values.tobytes() + self.rows.tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, tags: int, cap: int) -> "TopPairs":
+        split = tags * cap * 4
+        return cls(np.frombuffer(data[:split], np.float32).reshape(tags, cap),
+                   np.frombuffer(data[split:], np.int64).reshape(tags, cap))
+
+
 class RunningTop:
     """The best `cap` suggestions of each tag offered so far (0: all of them), as flat numpy arrays,
     and each tag's floor: a confidence at or below its cap-th once it holds `cap` (-inf before),
@@ -168,7 +246,7 @@ class RunningTop:
     histogram per tag (up to BINS bins over the values' range) finds the bin where the count from the top
     reaches `cap`, its lower edge becomes the floor, and what lies below goes. Memory stays within
     about twice tags × cap pairs plus one block's offers. `result()` trims exactly to the `cap` most
-    confident per tag (ties with the cap-th stay)."""
+    confident per tag (ties go to the smaller row)."""
 
     BINS = 2048  # at most, per tag
 
@@ -209,24 +287,24 @@ class RunningTop:
         self.floors = np.where(reached, np.maximum(self.floors, edge), self.floors).astype(np.float32)
 
     def _trim(self) -> None:
-        """Exactly the `cap` most confident per tag (and ties with the cap-th); floors become the cap-th."""
+        """Exactly the `cap` best per tag (by confidence, then the smaller row: ties cannot grow a
+        tag past its cap); floors become the cap-th confidence."""
         counts = np.bincount(self.tag, minlength=self.tags)
         if self.cap <= 0 or counts.max(initial=0) <= self.cap:
             return
-        order = np.argsort(-self.values, kind="stable")  # most confident first, then grouped by tag
-        order = order[np.argsort(self.tag[order].astype(np.int16 if self.tags < 2**15 else np.int64), kind="stable")]
+        order = np.lexsort((self.rows, -self.values, self.tag))  # grouped by tag, most confident first
         rows, tag, values = self.rows[order], self.tag[order], self.values[order]
         starts = np.cumsum(counts) - counts
         full = np.flatnonzero(counts >= self.cap)
         self.floors[full] = np.maximum(self.floors[full], values[starts[full] + self.cap - 1])
-        keep = values >= self.floors[tag]
+        keep = np.arange(len(tag)) - starts[tag] < self.cap
         self.rows, self.tag, self.values = rows[keep], tag[keep], values[keep]
 
     def __len__(self) -> int:
         return len(self.result()[2])
 
     def result(self) -> Pairs:
-        """(rows, tag indices, confidences) kept: at most `cap` per tag, but for ties."""
+        """(rows, tag indices, confidences) kept: at most `cap` per tag."""
         self._merge()
         self._trim()
         return self.rows, self.tag, self.values
@@ -245,3 +323,18 @@ def select(vectors: np.ndarray, tag_matrix: np.ndarray, *, mode: str, cutoffs=No
                                               floor=np.maximum(cut, top.floors), min_prob=min_prob)
         top.add(rows + start, tag, values)
     return top.result()
+
+
+def rank(vectors: np.ndarray, tag_matrix: np.ndarray, *, mode: str, cap: int, min_prob: float = 0.0,
+         device="cpu", block: int = BLOCK, top: "TopPairs | None" = None, first_row: int = 0) -> TopPairs:
+    """The first pass over a shard: `top` (or nothing yet) with the `cap` best pairs of each tag
+    among `vectors` (row ids from `first_row`) merged in. A block's offers go through a `RunningTop` whose floors start
+    at the thresholds already known, so only pairs that can still count are kept."""
+    scorer = Scorer(tag_matrix, device)
+    top = top or TopPairs.empty(len(scorer.matrix), cap)
+    offers = RunningTop(len(scorer.matrix), cap, floors=top.thresholds)
+    for start in range(0, len(vectors), block):
+        rows, tag, values = scorer.candidates(vectors[start:start + block], mode=mode, floor=offers.floors,
+                                              min_prob=min_prob, seed_cap=cap)
+        offers.add(rows + first_row + start, tag, values)
+    return top.merged(*offers.result())

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ml_core.zeroshot.sharded import RunningTop, TagStats, select, tag_stats
+from ml_core.zeroshot.sharded import RunningTop, Scorer, TagStats, TopPairs, rank, select, tag_stats
 
 
 def unit(rows, dim, seed):
@@ -83,3 +83,66 @@ def test_running_top_keeps_each_tags_best_cap_whatever_the_order_of_offers():
         assert np.array_equal(np.sort(got[got_tags == t])[::-1], expected)
         assert np.array_equal(values[rows[got_tags == t]], got[got_tags == t])
     assert np.all(top.floors == np.array([np.sort(values[tags == t])[::-1][24] for t in range(6)], np.float32))
+
+
+def test_top_pairs_merged_in_any_order_hold_each_tags_best_cap_ties_to_the_smaller_row():
+    rng = np.random.default_rng(7)
+    rows, tags = rng.permutation(4000), rng.integers(0, 5, 4000)
+    values = rng.integers(0, 300, 4000).astype(np.float32) / 300  # many ties
+    tags[tags == 4] = 3  # tag 4 gets no offer at all
+    tags[np.flatnonzero(tags == 2)[12:]] = 1  # tag 2 gets fewer offers than the cap
+    parts = np.array_split(np.arange(4000), 9)
+    forward, backward = TopPairs.empty(5, 20), TopPairs.empty(5, 20)
+    for part in parts:
+        forward = forward.merged(rows[part], tags[part], values[part])
+    for part in parts[::-1]:
+        backward = backward.merged(rows[part], tags[part], values[part])
+    assert np.array_equal(forward.rows, backward.rows) and np.array_equal(forward.values, backward.values)
+    for t in (0, 1, 3):
+        mine = np.flatnonzero(tags == t)
+        best = mine[np.lexsort((rows[mine], -values[mine]))][:20]
+        assert forward.rows[t].tolist() == rows[best].tolist() and np.array_equal(forward.values[t], values[best])
+        assert forward.thresholds[t] == values[best[-1]]
+    assert forward.thresholds[2] == -np.inf and (forward.rows[2] >= 0).sum() == 12 and (forward.rows[4] == -1).all()
+    got_rows, got_tags, got_values = forward.pairs()
+    assert len(got_rows) == 3 * 20 + 12 and np.array_equal(values[np.argsort(rows)][got_rows], got_values)
+    again = TopPairs.from_bytes(forward.to_bytes(), 5, 20)
+    assert np.array_equal(again.values, forward.values) and np.array_equal(again.rows, forward.rows)
+
+
+@pytest.mark.parametrize("mode", ["multi", "exclusive"])
+def test_ranking_shards_gives_each_tags_cap_th_confidence_over_the_whole_collection(mode):
+    cap = 30
+    top = rank(VECTORS[:1100], TAGS, mode=mode, cap=cap, block=256)  # two shards, merged
+    top = rank(VECTORS[1100:], TAGS, mode=mode, cap=cap, block=500, top=top, first_row=1100)
+    if mode == "multi":
+        expected = np.sort(COS, axis=0)[::-1][cap - 1]
+    else:
+        probs = torch.softmax(torch.from_numpy(COS) * 100, dim=1).numpy()
+        best, conf = probs.argmax(1), probs.max(1)
+        expected = np.array([np.sort(conf[best == j])[::-1][cap - 1] if (best == j).sum() >= cap else -np.inf
+                             for j in range(len(TAGS))])
+    assert np.allclose(top.thresholds, expected, atol=1e-6)
+    rows, cols, values = top.pairs()  # what the second pass writes: the cap best of each tag
+    assert (np.bincount(cols, minlength=len(TAGS))[np.isfinite(expected)] == cap).all()
+    if mode == "multi":
+        assert np.allclose(COS[rows, cols], values, atol=1e-6)
+        assert all(set(rows[cols == j]) == set(np.argsort(-COS[:, j])[:cap]) for j in range(len(TAGS)))
+
+
+def test_a_decided_pair_is_never_offered_and_the_tag_still_gets_its_cap():
+    scorer = Scorer(TAGS)
+    j = 3
+    best_rows = np.argsort(-COS[:500, j])[:5]
+    exclude = (best_rows, np.full(5, j))
+    rows, cols, _ = scorer.candidates(VECTORS[:500], mode="multi", floor=np.full(len(TAGS), -np.inf, np.float32),
+                                      exclude=exclude, seed_cap=10)
+    got = set(rows[cols == j].tolist())
+    assert not got & set(best_rows.tolist())
+    assert got == set(np.argsort(-COS[:500, j])[5:15].tolist())  # the next ten: the seed skipped the decided ones
+    assert (np.bincount(cols, minlength=len(TAGS)) == 10).all()
+    probs = torch.softmax(torch.from_numpy(COS[:500]) * 100, dim=1).numpy()
+    best = probs.argmax(1)
+    rows, _, _ = scorer.candidates(VECTORS[:500], mode="exclusive", floor=np.zeros(len(TAGS), np.float32),
+                                   exclude=(np.array([0, 1]), best[:2]))
+    assert 0 not in rows and 1 not in rows and len(rows) == 498

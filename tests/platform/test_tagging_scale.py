@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 from django.db import connection
+from django.db.models import Count
 
 from atelier.embeddings import services as embedding_services
 from atelier.embeddings.models import PhotoEmbedding
 from atelier.jobs.models import Job, JobShard
 from atelier.library.models import Photo
 from atelier.tagging import services
-from atelier.tagging.models import PhotoTag, TagScoring
+from atelier.tagging.models import PhotoTag, TagRanking, TagScoring
 from atelier.tagging.scoring import TagPhotos
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +86,60 @@ def test_suggestions_are_capped_per_tag_keeping_the_most_confident(owner, collec
         assert set(rows.values_list("photo_id", flat=True)) <= best
     decided.refresh_from_db()
     assert decided.state == "rejected"
+
+
+def count_inserts(monkeypatch) -> list[int]:
+    """Every PhotoTag row the code under test asks the database to insert."""
+    inserted = [0]
+    manager = type(PhotoTag.objects)
+    real = manager.bulk_create
+
+    def counting(self, objs, *args, **kwargs):
+        objs = list(objs)
+        if self.model is PhotoTag:
+            inserted[0] += len(objs)
+        return real(self, objs, *args, **kwargs)
+
+    monkeypatch.setattr(manager, "bulk_create", counting)
+    return inserted
+
+
+@pytest.mark.parametrize("mode", ["multi", "exclusive"])
+def test_a_job_writes_at_most_the_cap_per_tag_however_many_steps_and_workers(
+        owner, collection, settings, mode, monkeypatch, django_capture_on_commit_callbacks):
+    settings.ATELIER_TAG_SHARD_SIZE, settings.ATELIER_TAG_BLOCK, settings.ATELIER_JOB_LANES = 60, 20, 3
+    settings.ATELIER_CHUNK_SECONDS = 0  # one block per step: 15 steps per pass
+    settings.ATELIER_TAG_SUGGESTIONS_PER_TAG = cap = 8
+    ids, vectors = add_rows(collection, 300)
+    vocab = services.do_create_vocabulary(user=owner, collection=collection, name="things", mode=mode,
+                                          min_probability=0.2, tags=["red", "dog", "sea"])
+    for tag in vocab.tags.all():
+        services.do_update_tag(user=owner, tag=tag, threshold=-1.0)  # multi: every photo passes, only the cap limits
+    red = vocab.tags.get(name="red")
+    cos = vectors.astype(np.float16).astype(np.float32) @ tag_matrix(vocab).T  # as stored
+    best_red = int(ids[np.argmax(cos[:, list(vocab.tags.all()).index(red)])])
+    PhotoTag.objects.create(photo_id=best_red, tag=red, state="rejected", source="person")
+    inserted = count_inserts(monkeypatch)
+    job = run_job(owner, collection, django_capture_on_commit_callbacks)
+    assert job.state == "succeeded" and JobShard.objects.filter(job=job, phase=1).count() == 5
+    suggested = PhotoTag.objects.filter(tag__vocabulary=vocab, state="suggested")
+    per_tag = dict(suggested.values_list("tag_id").annotate(n=Count("id")).values_list("tag_id", "n"))
+    written = sum(d["written"] for d in JobShard.objects.filter(job=job, phase=1).values_list("data", flat=True))
+    assert inserted[0] == written == suggested.count()  # nothing written was trimmed away afterwards
+    probs = torch.softmax(torch.from_numpy(cos) * 100, dim=1).numpy()
+    eligible_counts = []
+    for j, tag in enumerate(vocab.tags.all()):
+        if mode == "multi":
+            assert per_tag[tag.pk] == cap
+            expected = set(ids[np.argsort(-cos[:, j])][:cap + 2].tolist()) - ({best_red} if tag == red else set())
+            assert set(suggested.filter(tag=tag).values_list("photo_id", flat=True)) <= expected
+        else:
+            eligible = (probs.argmax(1) == j) & (probs.max(1) >= 0.2) & ~((ids == best_red) & (tag == red))
+            assert per_tag.get(tag.pk, 0) == min(cap, int(eligible.sum()))
+            eligible_counts.append(int(eligible.sum()))
+    assert mode == "multi" or max(eligible_counts) > cap  # the cap, not the probability, limited a tag
+    assert not PhotoTag.objects.filter(photo_id=best_red, tag=red, state="suggested").exists()
+    assert not TagRanking.objects.filter(job=job).exists()  # the ranking goes with the job's end
 
 
 def peak_per_step(monkeypatch):

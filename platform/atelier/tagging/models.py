@@ -89,3 +89,17 @@ class PhotoTag(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["photo", "tag"], name="one_phototag")]
         indexes = [models.Index(fields=["tag", "state"])]
+
+
+class TagRanking(models.Model):
+    """A tagging job's first pass over one vocabulary: the `cap` best (photo embedding, confidence)
+    pairs of each tag found so far (ml_core's TopPairs, as bytes), merged in by every step of every
+    worker. The second pass writes what it holds; it goes when the job has written it."""
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="+")
+    phase = models.PositiveSmallIntegerField()
+    tags = models.PositiveIntegerField()
+    cap = models.PositiveIntegerField()
+    pairs = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "phase"], name="one_ranking_per_job_phase")]

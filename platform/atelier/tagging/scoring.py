@@ -1,14 +1,14 @@
 """The tagging job at any size: a vocabulary × collection scored in id-range shards of stored vectors.
 
 The job's plan holds, per stale vocabulary, the tags to score; each vocabulary takes two phases:
-  statistics: per tag count / sum / sum of squares of the cosines (from Σx and the Gram matrix of
-              the rows: no score matrix), kept per shard, combined into the cutoffs (a person's
-              threshold, else the learned one, else mean + k·std) once the phase is complete;
-  selection:  per block of rows one [block, tags] product; the pairs at or above their cutoff and
-              their tag's floor go into a running top of ATELIER_TAG_SUGGESTIONS_PER_TAG per tag
-              (the most confident), written in bulk at the end of the step; the step's cap-th
-              confidences raise the tags' floors, so later steps offer fewer pairs; each tag is
-              trimmed back to the cap when the phase ends.
+  ranking:   per tag count / sum / sum of squares of the cosines (from Σx and the Gram matrix of the
+             rows: no score matrix), kept per shard and combined into the cutoffs (a person's
+             threshold, else the learned one, else mean + k·std) when the phase is complete; and the
+             ATELIER_TAG_SUGGESTIONS_PER_TAG best (photo, confidence) pairs of each tag, merged by
+             every step into the job's `TagRanking` (pairs a person decided on are never offered);
+  writing:   the pairs the ranking holds at or above their tag's cutoff are written in bulk, shard
+             by shard: exactly the cap per tag at most, however many steps and workers ran. Without
+             a cap, this phase selects instead: every pair at or above its cutoff, block by block.
 Blocks of ATELIER_TAG_BLOCK rows bound memory; a step's writes commit with the shard's cursor.
 New photos go through the same selection (`tag_new_photos_of`), with the same cap.
 """
@@ -24,7 +24,7 @@ from atelier.core.devices import worker_device
 from atelier.embeddings.models import PhotoEmbedding, unpack_vectors
 from atelier.jobs.models import Job, JobShard
 from atelier.jobs.shards import ShardedJob, advance
-from atelier.tagging.models import PhotoTag, Tag, TagScoring, Vocabulary
+from atelier.tagging.models import PhotoTag, Tag, TagRanking, TagScoring, Vocabulary
 
 SUGGESTED = dict(state=PhotoTag.State.SUGGESTED, source=PhotoTag.Source.ZERO_SHOT)
 
@@ -47,14 +47,20 @@ def plan_entry(vocabulary: Vocabulary, tags: list[Tag], collection_id: int) -> d
     matrix_tags = list(vocabulary.tags.all()) if exclusive else tags
     fixed = fixed_cutoffs(tags, collection_id)
     return {"vocabulary": vocabulary.pk, "tags": [t.pk for t in tags], "matrix": [t.pk for t in matrix_tags],
-            "exclusive": exclusive, "needs_stats": not exclusive and any(t.pk not in fixed for t in tags)}
+            "exclusive": exclusive, "needs_stats": not exclusive and any(t.pk not in fixed for t in tags),
+            "cap": max(0, settings.ATELIER_TAG_SUGGESTIONS_PER_TAG)}
+
+
+def cap_of(entry: dict) -> int:
+    """The plan's cap per tag (0: none), fixed when the job started."""
+    return entry.get("cap", max(0, settings.ATELIER_TAG_SUGGESTIONS_PER_TAG))
 
 
 class TagPhotos(ShardedJob):
     kind = "tag_photos"
     queue = "gpu"
 
-    # -- the plan: two phases per vocabulary ---------------------------------------------------------
+    # -- the plan: two phases per vocabulary (ranking, writing) ------------------------------------------
     def phase_count(self, job):
         return 2 * len(job.params["plan"])
 
@@ -67,7 +73,8 @@ class TagPhotos(ShardedJob):
     def items(self, job, phase):
         entry = self.entry(job, phase)
         rows = vectors_of(job.collection_id, job.params["model_id"])
-        return rows.none() if phase % 2 == 0 and not entry["needs_stats"] else rows
+        first_pass_needed = entry["needs_stats"] or cap_of(entry) > 0
+        return rows.none() if phase % 2 == 0 and not first_pass_needed else rows
 
     def progress(self, job):
         return min(job.total, job.params.get("phase", 0) // 2)
@@ -87,12 +94,16 @@ class TagPhotos(ShardedJob):
 
     def work(self, job, shard, deadline):
         entry = self.entry(job, shard.phase)
+        if shard.phase % 2 == 1 and cap_of(entry) > 0:
+            return write_ranked(job, shard, entry, deadline)
         tags, matrix = self.matrix(job, entry)
         rows = self.items(job, shard.phase).filter(pk__lte=shard.hi).order_by("pk")
         block, cursor, done = settings.ATELIER_TAG_BLOCK, shard.cursor, 0
 
         def new_step():
-            return StatisticsStep(matrix) if shard.phase % 2 == 0 else self.selection_step(job, entry, tags, matrix)
+            if shard.phase % 2 == 0:
+                return RankingStep(job, shard.phase, entry, tags, matrix)
+            return self.selection_step(job, entry, tags, matrix)
 
         step = new_step()
         while True:
@@ -101,7 +112,7 @@ class TagPhotos(ShardedJob):
             last = len(ids) < block
             cursor, done = (shard.hi if last else int(ids[-1])), done + len(ids)
             if len(ids):
-                step.add(photo_ids, vectors)
+                step.add(photo_ids, vectors, ids=ids)
             ends = last or time.monotonic() + (time.monotonic() - started) >= deadline  # no block past the chunk
             if ends or not step.bounded:  # uncapped, a selection is written block by block
                 step.commit(job, shard, cursor=cursor, done=done, finished=last)
@@ -111,10 +122,9 @@ class TagPhotos(ShardedJob):
 
     def selection_step(self, job, entry, tags, matrix) -> "Selection":
         cutoffs = np.array([entry["cutoffs"].get(str(t.pk), 1.0) for t in tags], np.float32)
-        floors = entry.get("floors", {})
         vocabulary = Vocabulary.objects.get(pk=entry["vocabulary"])
         return Selection(tags, matrix, cutoffs, exclusive=entry["exclusive"], min_prob=vocabulary.min_probability,
-                         floors=np.array([floors.get(str(t.pk), -np.inf) for t in tags], np.float32))
+                         cap=cap_of(entry))
 
     # -- between the phases -----------------------------------------------------------------------------
     def phase_done(self, job, phase):
@@ -123,11 +133,11 @@ class TagPhotos(ShardedJob):
         if phase % 2 == 0:
             entry["cutoffs"] = self.cutoffs(job, phase, entry, tags)
             JobShard.objects.filter(job=job, phase=phase).update(data={})  # combined: the shards' copies go
-            entry["floors"], entry["counts"] = {}, {}
             # the last scoring's suggestions go first: the cap then counts only this job's rows
             PhotoTag.objects.filter(tag_id__in=entry["matrix"], photo__collection_id=job.collection_id, **SUGGESTED).delete()
             return
-        trim_tags_to_cap(entry["matrix"], job.collection_id)
+        TagRanking.objects.filter(job=job, phase=phase - 1).delete()
+        trim_tags_to_cap(entry["matrix"], job.collection_id)  # photos tagged on arrival meanwhile
         for tag in Tag.objects.filter(pk__in=entry["matrix"]):
             TagScoring.objects.update_or_create(tag=tag, collection_id=job.collection_id, defaults={
                 "version": tag.version, "model_id": job.params["model_id"], "cutoff": entry["cutoffs"].get(str(tag.pk))})
@@ -158,54 +168,116 @@ def read_block(rows, block: int):
             unpack_vectors(vectors))
 
 
-class StatisticsStep:
-    """One step of the statistics phase: its blocks' sums, added to the shard's at commit."""
+class RankingStep:
+    """One step of the ranking phase: its blocks' statistics (when a cutoff comes from them), added
+    to the shard's at commit, and the cap best pairs of each tag among its blocks (offers start at
+    the job's thresholds so far), merged into the job's ranking at commit."""
     bounded = True
 
-    def __init__(self, matrix: np.ndarray):
-        from ml_core.zeroshot.sharded import StatsAccumulator
+    def __init__(self, job, phase: int, entry: dict, tags: list[Tag], matrix: np.ndarray):
+        from ml_core.zeroshot.sharded import RunningTop, Scorer, StatsAccumulator
 
-        self.sums = StatsAccumulator(matrix, device=worker_device())
+        device = worker_device()
+        self.tag_pks, self.cap = np.array([t.pk for t in tags], np.int64), cap_of(entry)
+        self.sums = StatsAccumulator(matrix, device=device) if entry["needs_stats"] else None
+        self.mode = "exclusive" if entry["exclusive"] else "multi"
+        self.min_prob = Vocabulary.objects.get(pk=entry["vocabulary"]).min_probability if entry["exclusive"] else 0.0
+        if self.cap > 0:
+            self.scorer = self.sums.scorer if self.sums else Scorer(matrix, device)
+            known = load_ranking(job.pk, phase, len(tags), self.cap)
+            self.offers = RunningTop(len(tags), self.cap, floors=known.thresholds)
 
-    def add(self, photo_ids, vectors) -> None:
-        self.sums.add(vectors)
+    def add(self, photo_ids, vectors, *, ids) -> None:
+        if self.sums:
+            self.sums.add(vectors)
+        if self.cap > 0:
+            rows, tag, values = self.scorer.candidates(vectors, mode=self.mode, min_prob=self.min_prob,
+                                                       floor=self.offers.floors, seed_cap=self.cap,
+                                                       exclude=decided_in_block(photo_ids, self.tag_pks))
+            self.offers.add(ids[rows], tag, values)
 
     def commit(self, job, shard, *, cursor, done, finished) -> None:
         from ml_core.zeroshot.sharded import TagStats
 
-        stats = TagStats.from_json(shard.data) if shard.data else TagStats.zeros(len(self.sums.matrix))
-        if self.sums.rows:
-            stats = stats + self.sums.stats()
+        data = None
+        if self.sums:
+            stats = TagStats.from_json(shard.data) if shard.data else TagStats.zeros(len(self.sums.matrix))
+            if self.sums.rows:
+                stats = stats + self.sums.stats()
+            data = stats.as_json()
         with transaction.atomic():
-            advance(shard, cursor=cursor, done=done, finished=finished, data=stats.as_json())
+            if self.cap > 0:
+                merge_into_ranking(job.pk, shard.phase, self.offers.result(), len(self.tag_pks), self.cap)
+            advance(shard, cursor=cursor, done=done, finished=finished, data=data)
+
+
+def load_ranking(job_id: int, phase: int, tags: int, cap: int):
+    """The job's ranking of `phase` so far (an empty one before the first step commits)."""
+    from ml_core.zeroshot.sharded import TopPairs
+
+    pairs = TagRanking.objects.filter(job_id=job_id, phase=phase).values_list("pairs", flat=True).first()
+    return TopPairs.empty(tags, cap) if pairs is None else TopPairs.from_bytes(bytes(pairs), tags, cap)
+
+
+def merge_into_ranking(job_id: int, phase: int, offers, tags: int, cap: int) -> None:
+    """Merges a step's best pairs into the job's ranking under its row lock (workers take turns)."""
+    from ml_core.zeroshot.sharded import TopPairs
+
+    empty = TopPairs.empty(tags, cap)
+    TagRanking.objects.bulk_create([TagRanking(job_id=job_id, phase=phase, tags=tags, cap=cap, pairs=empty.to_bytes())],
+                                   ignore_conflicts=True)  # the first step makes it; no race on creation
+    ranking = TagRanking.objects.select_for_update().get(job_id=job_id, phase=phase)
+    merged = TopPairs.from_bytes(bytes(ranking.pairs), tags, cap).merged(*offers)
+    TagRanking.objects.filter(pk=ranking.pk).update(pairs=merged.to_bytes())
+
+
+def write_ranked(job, shard, entry: dict, deadline: float) -> None:
+    """The writing phase of a capped job: the ranked pairs of this shard's photos at or above their
+    cutoff, in batches of WRITE_BATCH rows, each committed with the cursor."""
+    matrix_pks = entry["matrix"]
+    ranking = load_ranking(job.pk, shard.phase - 1, len(matrix_pks), cap_of(entry))
+    rows, tag, values = ranking.pairs()
+    cutoffs = np.array([entry["cutoffs"].get(str(pk), 1.0) for pk in matrix_pks], np.float32)
+    keep = (rows > shard.cursor) & (rows <= shard.hi) & (values >= cutoffs[tag])
+    order = np.argsort(rows[keep], kind="stable")
+    rows, tag, values = rows[keep][order], tag[keep][order], values[keep][order]
+    start, written = 0, shard.data.get("written", 0)
+    while start < len(rows):
+        end = int(np.searchsorted(rows, rows[min(start + WRITE_BATCH, len(rows)) - 1], side="right"))  # whole rows
+        photo_of = dict(PhotoEmbedding.objects.filter(pk__in=np.unique(rows[start:end]).tolist()).values_list("pk", "photo_id"))
+        batch = [PhotoTag(photo_id=photo_of[int(r)], tag_id=matrix_pks[j], confidence=float(c), margin=float(c - cutoffs[j]))
+                 for r, j, c in zip(rows[start:end], tag[start:end], values[start:end]) if int(r) in photo_of]
+        with transaction.atomic():
+            PhotoTag.objects.bulk_create(batch, ignore_conflicts=True)  # a pair decided meanwhile stays as it is
+            written += len(batch)
+            advance(shard, cursor=int(rows[end - 1]), data={"written": written})
+        start = end
+        if time.monotonic() >= deadline and start < len(rows):
+            return
+    advance(shard, cursor=shard.hi, done=shard.total - shard.done, finished=True, data={"written": written})
 
 
 class Selection:
     """Suggestions of some blocks of photos for `tags` (in the matrix's order): each block's pairs at
-    or above their cutoff and floor, but for pairs a person decided on, offered to a running top of
-    ATELIER_TAG_SUGGESTIONS_PER_TAG per tag and written together. Memory: one block's scores and
-    at most about twice tags × cap pairs (uncapped, `bounded` is False: write after each block)."""
+    or above their cutoff, but for pairs a person decided on, offered to a running top of `cap` per
+    tag and written together. Memory: one block's scores and at most about twice tags × cap pairs
+    (uncapped, `bounded` is False: write after each block)."""
 
     def __init__(self, tags: list[Tag], matrix: np.ndarray, cutoffs: np.ndarray, *, exclusive: bool, min_prob: float,
-                 floors: np.ndarray | None = None):
+                 cap: int):
         from ml_core.zeroshot.sharded import RunningTop, Scorer
 
         self.tag_pks = np.array([t.pk for t in tags], np.int64)
-        self.cap = settings.ATELIER_TAG_SUGGESTIONS_PER_TAG
-        self.bounded = self.cap > 0
+        self.cap, self.bounded = cap, cap > 0
         self.scorer, self.cutoffs = Scorer(matrix, worker_device()), np.asarray(cutoffs, np.float32)
         self.mode, self.min_prob = ("exclusive" if exclusive else "multi"), min_prob
-        self.top = RunningTop(len(tags), self.cap, floors=floors)
+        self.top = RunningTop(len(tags), self.cap)
 
-    def add(self, photo_ids: np.ndarray, vectors: np.ndarray) -> None:
+    def add(self, photo_ids: np.ndarray, vectors: np.ndarray, *, ids=None) -> None:
         rows, tag, values = self.scorer.candidates(vectors, mode=self.mode, min_prob=self.min_prob,
-                                                   floor=np.maximum(self.cutoffs, self.top.floors))
-        photos = photo_ids[rows]
-        decided = decided_pairs(photo_ids, self.tag_pks)
-        if len(decided):
-            keep = ~np.isin(photos * len(self.tag_pks) + tag, decided)
-            photos, tag, values = photos[keep], tag[keep], values[keep]
-        self.top.add(photos, tag, values)
+                                                   floor=np.maximum(self.cutoffs, self.top.floors),
+                                                   exclude=decided_in_block(photo_ids, self.tag_pks))
+        self.top.add(photo_ids[rows], tag, values)
 
     def write(self) -> dict[int, int]:
         """Writes the suggestions kept; returns the rows written per tag pk."""
@@ -220,57 +292,36 @@ class Selection:
     def commit(self, job, shard, *, cursor, done, finished) -> None:
         with transaction.atomic():
             written = self.write()
-            keep_the_most_confident(job.pk, shard.phase, written, self.floors_by_pk())
             data = {"written": shard.data.get("written", 0) + sum(written.values())}
             advance(shard, cursor=cursor, done=done, finished=finished, data=data)
-
-    def floors_by_pk(self) -> dict[int, float]:
-        """Each full tag's floor: the step wrote `cap` suggestions at or above it."""
-        floors = self.top.floors
-        return {int(self.tag_pks[j]): float(floors[j]) for j in np.flatnonzero(np.isfinite(floors))}
 
 
 WRITE_BATCH = 5000  # rows per INSERT: under PostgreSQL's 65,535 parameters per statement
 
 
-def decided_pairs(photo_ids: np.ndarray, tag_pks: np.ndarray) -> np.ndarray:
-    """photo id × tags + tag index of each pair among these photos and tags that a person decided on
-    (or added): suggestions leave them as they are."""
+def decided_in_block(photo_ids: np.ndarray, tag_pks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row in the block, tag index) of each pair among these photos and tags that a person decided
+    on (or added): suggestions leave them as they are, and they never take a place in a cap."""
     found = (PhotoTag.objects.filter(tag_id__in=tag_pks.tolist(), photo_id__in=photo_ids.tolist())
              .exclude(**SUGGESTED).values_list("photo_id", "tag_id"))
-    index = {int(pk): j for j, pk in enumerate(tag_pks)}
-    return np.array([p * len(tag_pks) + index[t] for p, t in found], np.int64)
-
-
-def keep_the_most_confident(job_id: int, phase: int, written: dict[int, int], floors: dict[int, float]) -> None:
-    """Counts a step's rows per tag and raises each tag's floor to what the step proved (`floors`: it
-    wrote `cap` suggestions at or above them), so later steps offer only pairs above it: a tag's rows
-    grow by about cap × (1 + ln(steps)) over the phase, trimmed to the cap when it ends."""
-    cap = settings.ATELIER_TAG_SUGGESTIONS_PER_TAG
-    if not written or cap <= 0:
-        return
-    job = Job.objects.select_for_update().get(pk=job_id)
-    entry = job.params["plan"][phase // 2]
-    counts, known = entry.setdefault("counts", {}), entry.setdefault("floors", {})
-    for tag_id, floor in floors.items():
-        key = str(tag_id)
-        known[key] = max(known.get(key, floor), floor)
-    for tag_id, n in written.items():
-        counts[str(tag_id)] = counts.get(str(tag_id), 0) + n
-    Job.objects.filter(pk=job_id).update(params=job.params)
+    row_of = {int(p): i for i, p in enumerate(photo_ids)}
+    tag_of = {int(pk): j for j, pk in enumerate(tag_pks)}
+    pairs = np.array([(row_of[p], tag_of[t]) for p, t in found], np.int64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def trim_tags_to_cap(tag_ids: list[int], collection_id: int) -> int:
-    """Deletes each tag's suggestions in the collection below its cap-th most confident one (ties with
-    it stay, and so does every decision): one ranked query for all the tags. Returns rows deleted."""
+    """Deletes each tag's suggestions in the collection past its cap-th most confident one (ties go
+    to the older photo; every decision stays): one ranked query for all the tags. Returns rows deleted."""
     from django.db.models import F, Window
-    from django.db.models.functions import Rank
+    from django.db.models.functions import RowNumber
 
     cap = settings.ATELIER_TAG_SUGGESTIONS_PER_TAG
     if cap <= 0 or not tag_ids:
         return 0
     ranked = (PhotoTag.objects.filter(tag_id__in=tag_ids, photo__collection_id=collection_id, **SUGGESTED)
-              .annotate(rank=Window(Rank(), partition_by=[F("tag_id")], order_by=F("confidence").desc()))
+              .annotate(rank=Window(RowNumber(), partition_by=[F("tag_id")],
+                                    order_by=[F("confidence").desc(), F("photo_id").asc()]))
               .filter(rank__gt=cap).values_list("pk", flat=True))
     extra = list(ranked)
     for start in range(0, len(extra), WRITE_BATCH):
@@ -306,7 +357,8 @@ def tag_new_photos_of(vocabulary: Vocabulary, collection_id: int, model_id: str,
             _, found, vectors = read_block(vectors_of(collection_id, model_id).filter(photo_id__in=chunk).order_by("pk"), block)
             if not len(found):
                 continue
-            selection = Selection(tags, matrix, cutoffs, exclusive=exclusive, min_prob=vocabulary.min_probability)
+            selection = Selection(tags, matrix, cutoffs, exclusive=exclusive, min_prob=vocabulary.min_probability,
+                                  cap=max(0, settings.ATELIER_TAG_SUGGESTIONS_PER_TAG))
             selection.add(found, vectors)
             counts = selection.write()
             written += sum(counts.values())
