@@ -137,14 +137,14 @@ def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_s
     scorer, ranking = sums.scorer, TopPairs.empty(tags, cap)
     offers = RunningTop(tags, cap)
     for lo in range(0, n, block):
-        rows = vectors[lo:lo + block]
+        rows = scorer.rows(vectors[lo:lo + block])  # converted once, for the sums and the scores
         sums.add(rows)
         found, cols, values = scorer.candidates(rows, mode="multi", floor=offers.floors, seed_cap=cap)
         offers.add(found + lo, cols, values)
         if tick() or lo + block >= n:  # the step's end: statistics stored, best pairs merged into the ranking
             stats, sums = stats + sums.stats(), StatsAccumulator(tag_matrix)
             scorer = sums.scorer
-            ranking = ranking.merged(*offers.result())
+            ranking = ranking.merged(*offers.held())
             offers = RunningTop(tags, cap, floors=ranking.thresholds)
     rank_seconds = time.perf_counter() - started
     cutoffs = stats.cutoffs(1.0).astype(np.float32)

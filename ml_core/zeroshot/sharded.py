@@ -19,6 +19,7 @@ with fp16 autocast when there, else CPU float32), reading float16 storage withou
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,13 +87,18 @@ class Scorer:
 
     def rows(self, block) -> torch.Tensor:
         """A block of stored vectors ([B, D] float16 or float32, memory-mapped or not) on the device:
-        float32 on the CPU (one pass over its pages), float16 kept for CUDA."""
+        float32 on the CPU (one pass over its pages), float16 kept for CUDA. A tensor this returned
+        passes through, so a block read for the statistics and the scores is converted once."""
+        if isinstance(block, torch.Tensor):
+            return block
         arr = np.asarray(block)
         if self.device.type == "cuda":
             return torch.from_numpy(np.array(arr)).to(self.device)
-        out = self._buffer("rows", arr.shape, np.float32)
-        np.copyto(out, arr)
-        return torch.from_numpy(out)
+        out = torch.from_numpy(self._buffer("rows", arr.shape, np.float32))
+        with warnings.catch_warnings():  # a memory-mapped block is read-only; it is only read here
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            out.copy_(torch.from_numpy(np.ascontiguousarray(arr)))  # torch's threads: ~7× numpy's copyto
+        return out
 
     def cosines_t(self, x: torch.Tensor) -> torch.Tensor:
         """[T, B] float32 cosines of rows `x`, tag-major."""
@@ -135,7 +141,7 @@ class Scorer:
             return _numpy(row), _numpy(tag), _numpy(cos[tag, row])
         scores = cos.numpy()
         mask = self._buffer("mask", scores.shape, bool)
-        np.greater_equal(scores, floor[:, None], out=mask)
+        torch.ge(cos, torch.from_numpy(floor)[:, None], out=torch.from_numpy(mask))  # torch's threads: 3× numpy's one
         flat = np.flatnonzero(mask)
         tag, row = np.divmod(flat, scores.shape[1])
         return row, tag, scores.ravel()[flat]
@@ -300,6 +306,12 @@ class RunningTop:
         keep = np.arange(len(tag)) - starts[tag] < self.cap
         self.rows, self.tag, self.values = rows[keep], tag[keep], values[keep]
 
+    def held(self) -> Pairs:
+        """(rows, tag indices, confidences) held, not yet trimmed to the cap: every pair that can be
+        among each tag's `cap` best. Cheaper than `result()` where a `TopPairs` merge sorts anyway."""
+        self._merge()
+        return self.rows, self.tag, self.values
+
     def __len__(self) -> int:
         return len(self.result()[2])
 
@@ -337,4 +349,4 @@ def rank(vectors: np.ndarray, tag_matrix: np.ndarray, *, mode: str, cap: int, mi
         rows, tag, values = scorer.candidates(vectors[start:start + block], mode=mode, floor=offers.floors,
                                               min_prob=min_prob, seed_cap=cap)
         offers.add(rows + first_row + start, tag, values)
-    return top.merged(*offers.result())
+    return top.merged(*offers.held())

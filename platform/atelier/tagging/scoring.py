@@ -189,6 +189,7 @@ class RankingStep:
 
     def add(self, photo_ids, vectors, *, ids) -> None:
         if self.sums:
+            vectors = self.sums.scorer.rows(vectors)  # converted once, for the sums and the scores
             self.sums.add(vectors)
         if self.cap > 0:
             rows, tag, values = self.scorer.candidates(vectors, mode=self.mode, min_prob=self.min_prob,
@@ -207,7 +208,7 @@ class RankingStep:
             data = stats.as_json()
         with transaction.atomic():
             if self.cap > 0:
-                merge_into_ranking(job.pk, shard.phase, self.offers.result(), len(self.tag_pks), self.cap)
+                merge_into_ranking(job.pk, shard.phase, self.offers.held(), len(self.tag_pks), self.cap)
             advance(shard, cursor=cursor, done=done, finished=finished, data=data)
 
 
