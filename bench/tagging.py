@@ -6,7 +6,7 @@ Two parts. (1) In memory: top-5 per photo with ``ml_core.zeroshot.score``, 100,0
 blocks (each tag's statistics and its ``--cap`` best pairs, merged at every step's end as the job
 merges into its ranking), then the pairs held at or above their cutoff are what the job writes;
 reports seconds, the peak extra memory (anonymous RSS, so the mapped file does not count), the
-GFLOP/s reached against a plain matrix product of one block measured in the same run, the longest
+GFLOP/s reached against a plain matrix product of one block measured before and after the run (the higher), the longest
 step (blocks until ``--chunk-seconds``, as a job step) and the suggestions written. ``--n``/``--tags`` run only part
 (2) at that size, e.g. ``--n 10000000 --tags 1000``.
 
@@ -155,6 +155,8 @@ def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_s
     sampler.join()
     peak = peak[0]
     steps.append(time.perf_counter() - step_started)
+    # the peak again after the run: the higher of the two (a busy start would flatter the fraction)
+    peak_gflops = max(peak_gflops, gemm_peak_gflops(block, tags))
     stats_flop = 2 * n * D * min(D, tags)  # the Gram matrix (or the scores, with fewer tags than dimensions)
     flop = stats_flop + 2 * n * D * tags  # the products done: statistics, then the [n, tags] scores once
     gflops = flop / seconds / 1e9
