@@ -9,8 +9,8 @@ what came before. A shard's cursor is committed in the same transaction as the w
 the last commit: nothing finished is redone, and two lanes never hold one shard.
 
 A job type is a `ShardedJob` subclass: `items(job, phase)` (the rows to shard over), `work(job,
-shard, deadline)`, and optionally more phases with `phase_done` between them (tagging: statistics,
-then selection).
+shard, deadline)`, and optionally more phases with `phase_done` between them (tagging: ranking,
+then writing).
 """
 from __future__ import annotations
 
