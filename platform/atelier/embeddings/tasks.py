@@ -25,13 +25,17 @@ class EmbedPhotos(ShardedJob):
         scope = embedding_scope(job.collection_id, job.params.get("photo_ids"))
         return photos_missing_embeddings(job.params["model_id"], scope)
 
+    def rows_between(self, job, phase, after, upto):
+        scope = embedding_scope(job.collection_id, job.params.get("photo_ids"))
+        return photos_missing_embeddings(job.params["model_id"], scope, after=after, upto=upto)
+
     def work(self, job, shard, deadline):
         """Batches along the shard's keyset cursor; each batch's rows and cursor commit together."""
         engine = engine_for(job.params["model_id"])
-        rows = self.items(job, shard.phase).filter(pk__lte=shard.hi).order_by("pk")
         while True:
             started = time.monotonic()
-            batch = list(rows.filter(pk__gt=shard.cursor)[:engine.batch_size])
+            rows = self.rows_between(job, shard.phase, shard.cursor, shard.hi).order_by("pk")
+            batch = list(rows[:engine.batch_size])
             if not batch:
                 with transaction.atomic():
                     advance(shard, cursor=shard.hi, finished=True)

@@ -57,6 +57,12 @@ class ShardedJob:
         """The queryset of rows to work on (sharded by pk, up to job.params['max_id'])."""
         raise NotImplementedError
 
+    def rows_between(self, job: Job, phase: int, after: int, upto: int):
+        """The items with after < pk ≤ upto. A job whose items anti-join another table narrows that
+        table to the same range too (see EmbedPhotos), so a query's cost follows the range, not
+        its position in the table."""
+        return self.items(job, phase).filter(pk__gt=after, pk__lte=upto)
+
     def shard_size(self, job: Job, phase: int) -> int:
         return job.params.get("shard_size") or settings.ATELIER_SHARD_SIZE
 
@@ -115,7 +121,7 @@ def _plan_next(spec: ShardedJob, job: Job, phase: int) -> JobShard | None:
     if frontier >= max_id:
         return None
     size = spec.shard_size(job, phase)
-    rows = spec.items(job, phase).filter(pk__gt=frontier, pk__lte=max_id).order_by("pk").values_list("pk", flat=True)
+    rows = spec.rows_between(job, phase, frontier, max_id).order_by("pk").values_list("pk", flat=True)
     boundary = list(rows[size - 1:size])
     hi = boundary[0] if boundary else max_id
     total = size if boundary else rows.count()
