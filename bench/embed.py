@@ -226,7 +226,7 @@ def job_bench(args) -> None:
     print(f"{'batch at':<10} {'ms':>8}")
     for where in ("start", "middle", "end"):
         print(f"{where:<10} {r[f'batch_cost_{where}_ms']:>8}")
-    print(f"end / start: {r['batch_cost_end_over_start']}")
+    print(f"end / start: {r['batch_cost_end_over_start']}, slowest / start: {r['batch_cost_max_over_start']}")
     print(f"{r['two_workers_rows']} photos: 1 worker {r['one_worker_s']} s, 2 workers {r['two_workers_s']} s, "
           f"speed-up {r['two_workers_speedup']} ({r['cpus']} CPUs)")
     print(json.dumps(r))

@@ -220,6 +220,7 @@ def run(rows: int, *, batch: int, dim: int, forward_ms: float, batches: int, wor
                 "batch_cost_middle_ms": round(costs["middle"] * 1000, 2),
                 "batch_cost_end_ms": round(costs["end"] * 1000, 2),
                 "batch_cost_end_over_start": round(costs["end"] / costs["start"], 3),
+                "batch_cost_max_over_start": round(max(costs.values()) / costs["start"], 3),  # the middle too
                 "two_workers_rows": worker_rows, "shard_size": shard_size,
                 "one_worker_s": round(timings[1], 2), "two_workers_s": round(timings[2], 2),
                 "two_workers_speedup": round(timings[1] / timings[2], 3), "cpus": os.cpu_count()}
