@@ -106,7 +106,7 @@ def run_sharded(vectors: np.ndarray, tags: int, *, block: int, cap: int, chunk_s
 
     import torch
 
-    from ml_core.zeroshot.sharded import RunningTop, Scorer, StatsAccumulator, TagStats, TopPairs
+    from ml_core.zeroshot.sharded import RunningTop, StatsAccumulator, TagStats, TopPairs
 
     base, peak, sampling = anon_rss(), [0], True  # before anything of this run is allocated
     n, tag_matrix = len(vectors), unit_rows(tags, 1)

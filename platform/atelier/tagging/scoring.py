@@ -22,7 +22,7 @@ from django.db import transaction
 
 from atelier.core.devices import worker_device
 from atelier.embeddings.models import PhotoEmbedding, unpack_vectors
-from atelier.jobs.models import Job, JobShard
+from atelier.jobs.models import JobShard
 from atelier.jobs.shards import ShardedJob, advance
 from atelier.tagging.models import PhotoTag, Tag, TagRanking, TagScoring, Vocabulary
 
