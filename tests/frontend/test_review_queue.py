@@ -60,3 +60,36 @@ def test_accept_and_reject_by_click_and_bulk_accept_preview(queue, web_server, b
     page.close()
     assert in_db(lambda: PhotoTag.objects.filter(state="accepted").count()) == 5
     assert in_db(lambda: PhotoTag.objects.filter(state="rejected").count()) == 1
+
+
+def test_a_late_answer_to_an_older_bulk_preview_never_overwrites_the_newer(queue, web_server, browser):
+    """A decision asks for a bulk preview at the old confidence; the person then types a new one.
+    Whichever answer arrives last, the button and the note show the newer question's answer."""
+    page = browser.new_page(viewport=VIEWPORTS["desktop"])
+    log_in(page, web_server.url, "rita")
+    page.goto(f"{web_server.url}/collections/{queue.pk}/review/")
+    wait_until(page, "document.querySelectorAll('.review-tile').length === 6")
+    held = []  # answers to older previews, let through only after the newer one is shown
+
+    def hold_older_previews(route):
+        if "min_confidence=" in route.request.url and "min_confidence=0.999" not in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/suggestions/**", hold_older_previews)
+    page.locator(".review-tile").nth(1).get_by_role("button", name="Reject").click()
+    page.wait_for_selector(".review-tile[data-index='1'].state-rejected")
+    for _ in range(400):  # the route handler runs as the page's events are processed
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1, "the decision asked for a preview at the old confidence"
+    page.fill("#bulk-min", "0.999")
+    wait_until(page, "document.getElementById('bulk-accept').disabled")
+    with page.expect_response(lambda response: response.request.url == held[0].request.url):
+        held[0].continue_()
+    page.evaluate("() => new Promise((done) => setTimeout(done, 100))")  # the late answer's handler has run
+    assert page.evaluate("document.getElementById('bulk-accept').disabled")
+    assert "None qualifies" in page.inner_text("#bulk-note")
+    page.close()

@@ -23,11 +23,14 @@ async function api(url, options = {}) {
 
 function say(text) { statusEl.textContent = text; }
 
+let loadAsked = 0;
 async function load() {
+  const asked = ++loadAsked;
   const tag = document.getElementById("review-tag").value;
   const params = new URLSearchParams({ limit: "200" });
   if (tag) params.set("tag", tag);
   const data = await api(`${root.dataset.suggestions}?${params}`);
+  if (asked !== loadAsked) return;  // the person chose another tag meanwhile: that list wins
   items = data.results;
   cursor = Math.min(cursor, Math.max(items.length - 1, 0));
   render();
@@ -40,13 +43,16 @@ async function load() {
 const bulkMin = document.getElementById("bulk-min");
 const bulkBtn = document.getElementById("bulk-accept");
 const bulkNote = document.getElementById("bulk-note");
+let previewAsked = 0;
 async function previewBulk() {
+  const asked = ++previewAsked;
   const min = Number(bulkMin.value);
   if (bulkMin.value === "" || Number.isNaN(min)) { bulkBtn.disabled = true; bulkNote.textContent = "Type a confidence between -1 and 1."; return; }
   const params = new URLSearchParams({ limit: "1", min_confidence: String(min) });
   const tag = document.getElementById("review-tag").value;
   if (tag) params.set("tag", tag);
   const { bulk } = await api(`${root.dataset.suggestions}?${params}`);
+  if (asked !== previewAsked) return;  // a later preview was asked for meanwhile: its answer wins, whenever it comes
   bulkBtn.disabled = bulk.count === 0;
   bulkBtn.textContent = bulk.count ? `Accept ${bulk.count}` : "Accept";
   bulkBtn.dataset.count = bulk.count;

@@ -113,12 +113,15 @@ function saveUrl() {
   history.replaceState(null, "", url);
 }
 
+let monthsAsked = 0;
 async function loadMonths() {
+  const asked = ++monthsAsked;
   monthNav.replaceChildren();
   if (state.sort === "title") { monthNav.hidden = true; return []; }
   const res = await fetch(listUrl(root.dataset.months, {}), { headers: { Accept: "application/json" } });
   if (!res.ok) return [];
   const { months } = await res.json();
+  if (asked !== monthsAsked) return [];  // a newer filter or sort asked meanwhile: only its months are shown
   state.count = months.reduce((sum, m) => sum + m.count, 0); // a jump's first page comes without a count
   monthNav.hidden = months.length < 2;
   let year = null;
