@@ -185,6 +185,18 @@ def tag_stats(vectors: np.ndarray, tag_matrix: np.ndarray, *, device="cpu", bloc
     return sums.stats()
 
 
+def best_per_tag(rows: np.ndarray, tags: np.ndarray, values: np.ndarray, n_tags: int, cap: int):
+    """The `cap` best pairs of each tag, by confidence, then the smaller row (a total order: ties
+    cannot grow a tag past its cap): (rows, tags, values, rank within the tag), grouped by tag,
+    most confident first."""
+    order = np.lexsort((rows, -values, tags))
+    rows, tags, values = rows[order], tags[order], values[order]
+    counts = np.bincount(tags, minlength=n_tags)
+    rank = np.arange(len(tags)) - (np.cumsum(counts) - counts)[tags]
+    keep = rank < cap
+    return rows[keep], tags[keep], values[keep], rank[keep]
+
+
 class TopPairs:
     """The `cap` best (row, confidence) pairs of each tag offered so far: [T, cap] confidences
     (-inf where a tag has fewer) and [T, cap] row ids (-1 there), each tag's row in order. The
@@ -223,14 +235,10 @@ class TopPairs:
         rows = np.concatenate([held_rows, np.asarray(rows, np.int64)])
         tags = np.concatenate([held_tags, np.asarray(tags, np.int64)])
         values = np.concatenate([held_values, np.asarray(values, np.float32)])
-        order = np.lexsort((rows, -values, tags))  # grouped by tag, most confident first, then by row
-        rows, tags, values = rows[order], tags[order], values[order]
-        counts = np.bincount(tags, minlength=len(self.values))
-        rank = np.arange(len(tags)) - (np.cumsum(counts) - counts)[tags]
-        keep = rank < self.cap
+        rows, tags, values, rank = best_per_tag(rows, tags, values, len(self.values), self.cap)
         out = TopPairs.empty(*self.values.shape)
-        out.values[tags[keep], rank[keep]] = values[keep]
-        out.rows[tags[keep], rank[keep]] = rows[keep]
+        out.values[tags, rank] = values
+        out.rows[tags, rank] = rows
         return out
 
     def to_bytes(self) -> bytes:
@@ -298,13 +306,9 @@ class RunningTop:
         counts = np.bincount(self.tag, minlength=self.tags)
         if self.cap <= 0 or counts.max(initial=0) <= self.cap:
             return
-        order = np.lexsort((self.rows, -self.values, self.tag))  # grouped by tag, most confident first
-        rows, tag, values = self.rows[order], self.tag[order], self.values[order]
-        starts = np.cumsum(counts) - counts
-        full = np.flatnonzero(counts >= self.cap)
-        self.floors[full] = np.maximum(self.floors[full], values[starts[full] + self.cap - 1])
-        keep = np.arange(len(tag)) - starts[tag] < self.cap
-        self.rows, self.tag, self.values = rows[keep], tag[keep], values[keep]
+        self.rows, self.tag, self.values, rank = best_per_tag(self.rows, self.tag, self.values, self.tags, self.cap)
+        last = rank == self.cap - 1  # each full tag's cap-th
+        self.floors[self.tag[last]] = np.maximum(self.floors[self.tag[last]], self.values[last])
 
     def held(self) -> Pairs:
         """(rows, tag indices, confidences) held, not yet trimmed to the cap: every pair that can be

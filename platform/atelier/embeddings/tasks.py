@@ -22,8 +22,7 @@ class EmbedPhotos(ShardedJob):
     queue = "gpu"
 
     def items(self, job, phase):
-        scope = embedding_scope(job.collection_id, job.params.get("photo_ids"))
-        return photos_missing_embeddings(job.params["model_id"], scope)
+        return self.rows_between(job, phase, None, None)
 
     def rows_between(self, job, phase, after, upto):
         scope = embedding_scope(job.collection_id, job.params.get("photo_ids"))

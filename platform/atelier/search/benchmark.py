@@ -13,14 +13,11 @@ first-time query encoding is reported separately. Prints a table, then one JSON 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 

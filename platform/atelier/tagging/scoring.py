@@ -97,7 +97,6 @@ class TagPhotos(ShardedJob):
         if shard.phase % 2 == 1 and cap_of(entry) > 0:
             return write_ranked(job, shard, entry, deadline)
         tags, matrix = self.matrix(job, entry)
-        rows = self.items(job, shard.phase).filter(pk__lte=shard.hi).order_by("pk")
         block, cursor, done = settings.ATELIER_TAG_BLOCK, shard.cursor, 0
 
         def new_step():
@@ -108,7 +107,7 @@ class TagPhotos(ShardedJob):
         step = new_step()
         while True:
             started = time.monotonic()
-            ids, photo_ids, vectors = read_block(rows.filter(pk__gt=cursor), block)
+            ids, photo_ids, vectors = read_block(self.rows_between(job, shard.phase, cursor, shard.hi).order_by("pk"), block)
             last = len(ids) < block
             cursor, done = (shard.hi if last else int(ids[-1])), done + len(ids)
             if len(ids):
